@@ -1,0 +1,300 @@
+//! Configuration: an embedded default, a TOML file (`--config`) and `HERALD_*` environment
+//! variables, in increasing order of precedence. Every problem is reported with the key that
+//! causes it and how to fix it, and stops start-up.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// The whole server configuration. Field docs are mirrored in docs/configuration.md.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the WebSocket and HTTP API listener binds to.
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Seconds of silence after which a client should ping; sent in the handshake.
+    pub activity_timeout: u64,
+    /// Extra seconds the server waits for any frame after probing an idle socket, before 4201.
+    pub pong_timeout: u64,
+    /// Seconds to wait for sockets and queued work to drain on SIGTERM/SIGINT.
+    pub shutdown_grace_period: u64,
+    /// Largest inbound WebSocket message, in bytes.
+    pub max_message_bytes: usize,
+    /// Frames buffered per connection before it is dropped as a slow consumer (4100).
+    pub connection_queue_size: usize,
+    /// Largest HTTP API request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Log filter in `tracing` EnvFilter syntax, e.g. `info,herald::http=debug`.
+    pub log: String,
+    pub apps: Vec<AppConfig>,
+}
+
+/// One application: credentials, switches and limits.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+    pub enabled: bool,
+    /// Relay `client-*` events between subscribers of private and presence channels.
+    pub client_events: bool,
+    /// Most simultaneous connections; 0 means unlimited.
+    pub max_connections: u64,
+    pub max_client_events_per_second: u32,
+    pub max_presence_members: usize,
+    pub max_presence_user_info_bytes: usize,
+    pub max_channel_name_length: usize,
+    pub max_event_name_length: usize,
+    pub max_event_data_bytes: usize,
+    pub max_channels_per_trigger: usize,
+    pub max_batch_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 6001,
+            workers: 0,
+            activity_timeout: 120,
+            pong_timeout: 30,
+            shutdown_grace_period: 10,
+            max_message_bytes: 64 * 1024,
+            connection_queue_size: 1024,
+            max_request_bytes: 1024 * 1024,
+            log: "info".into(),
+            apps: Vec::new(),
+        }
+    }
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            id: String::new(),
+            key: String::new(),
+            secret: String::new(),
+            enabled: true,
+            client_events: false,
+            max_connections: 0,
+            max_client_events_per_second: 10,
+            max_presence_members: 100,
+            max_presence_user_info_bytes: 1024,
+            max_channel_name_length: 200,
+            max_event_name_length: 200,
+            max_event_data_bytes: 10 * 1024,
+            max_channels_per_trigger: 100,
+            max_batch_size: 10,
+        }
+    }
+}
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads the file (if any), overlays `HERALD_*` variables from `env`, and validates.
+    /// With no apps configured, one development app is generated (see [`Config::dev_app`]).
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<(Config, bool), ConfigError> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", p.display())))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("{} is not valid TOML: {e}", p.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        overlay_env(&mut table, env)?;
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let reason = inner.message().trim().to_string();
+            let env = format!("HERALD_{}", key.split(['.', '[']).next().unwrap_or("").to_ascii_uppercase());
+            ConfigError(format!("key `{key}` (or {env}): {reason}; see docs/configuration.md for every key"))
+        })?;
+        let generated = config.apps.is_empty();
+        if generated {
+            config.apps.push(Config::dev_app());
+        }
+        config.validate()?;
+        Ok((config, generated))
+    }
+
+    /// The app used when none is configured: fixed credentials so examples work out of the box.
+    pub fn dev_app() -> AppConfig {
+        AppConfig {
+            id: "1".into(),
+            key: "herald-dev-key".into(),
+            secret: "herald-dev-secret".into(),
+            client_events: true,
+            ..AppConfig::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
+        if self.port == 0 {
+            return fail("`port` must be between 1 and 65535 (HERALD_PORT)".into());
+        }
+        if self.activity_timeout == 0 {
+            return fail("`activity_timeout` must be at least 1 second; pusher-js refuses a handshake without it (120 is the usual value)".into());
+        }
+        if self.connection_queue_size == 0 {
+            return fail("`connection_queue_size` must be at least 1 (1024 is the default)".into());
+        }
+        if self.max_message_bytes < 1024 {
+            return fail("`max_message_bytes` must be at least 1024".into());
+        }
+        let mut ids = HashSet::new();
+        let mut keys = HashSet::new();
+        for (i, app) in self.apps.iter().enumerate() {
+            let at = format!("apps[{i}]");
+            for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
+                if value.trim().is_empty() {
+                    return fail(format!("`{at}.{field}` is missing or empty; every app needs an id, a key and a secret"));
+                }
+            }
+            if !app.key.bytes().all(|c| c.is_ascii_graphic() && c != b':' && c != b'/' && c != b'?') {
+                return fail(format!("`{at}.key` may not contain spaces, ':', '/' or '?' (it appears in URLs and auth tokens)"));
+            }
+            if !app.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+                return fail(format!("`{at}.id` may contain only letters, digits, '-' and '_' (use digits: the Python library requires a numeric id)"));
+            }
+            if !ids.insert(app.id.clone()) {
+                return fail(format!("`{at}.id` = \"{}\" is used by two apps; app ids must be unique", app.id));
+            }
+            if !keys.insert(app.key.clone()) {
+                return fail(format!("`{at}.key` = \"{}\" is used by two apps; app keys must be unique", app.key));
+            }
+            for (field, value) in [
+                ("max_client_events_per_second", app.max_client_events_per_second as usize),
+                ("max_presence_members", app.max_presence_members),
+                ("max_presence_user_info_bytes", app.max_presence_user_info_bytes),
+                ("max_channel_name_length", app.max_channel_name_length),
+                ("max_event_name_length", app.max_event_name_length),
+                ("max_event_data_bytes", app.max_event_data_bytes),
+                ("max_channels_per_trigger", app.max_channels_per_trigger),
+                ("max_batch_size", app.max_batch_size),
+            ] {
+                if value == 0 {
+                    return fail(format!("`{at}.{field}` must be at least 1"));
+                }
+            }
+            if app.max_event_data_bytes > self.max_request_bytes {
+                return fail(format!(
+                    "`{at}.max_event_data_bytes` ({}) exceeds `max_request_bytes` ({}); raise max_request_bytes",
+                    app.max_event_data_bytes, self.max_request_bytes
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Maps `HERALD_FOO_BAR=value` onto the top-level key `foo_bar`. `HERALD_APPS` takes a JSON
+/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET` define a single app.
+fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    let mut single_app = toml::Table::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("HERALD_") else { continue };
+        let key = rest.to_ascii_lowercase();
+        match key.as_str() {
+            "config" => {}
+            "apps" => {
+                let json: serde_json::Value = serde_json::from_str(&value)
+                    .map_err(|e| ConfigError(format!("HERALD_APPS must be a JSON array of app objects: {e}")))?;
+                let apps = toml::Value::try_from(json)
+                    .map_err(|e| ConfigError(format!("HERALD_APPS cannot be used: {e}")))?;
+                table.insert("apps".into(), apps);
+            }
+            "app_id" | "app_key" | "app_secret" => {
+                single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
+            }
+            _ => {
+                table.insert(key, scalar(&value));
+            }
+        }
+    }
+    if !single_app.is_empty() {
+        table.insert("apps".into(), toml::Value::Array(vec![toml::Value::Table(single_app)]));
+    }
+    Ok(())
+}
+
+fn scalar(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = value.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(value.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn load_str(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut f = tempfile_in_target();
+        f.1.write_all(toml_text.as_bytes()).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(&f.0), env).map(|(c, _)| c)
+    }
+
+    fn tempfile_in_target() -> (std::path::PathBuf, std::fs::File) {
+        let path = std::env::temp_dir().join(format!("herald-config-{}.toml", rand::random::<u64>()));
+        let file = std::fs::File::create(&path).unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn the_issue_example_loads() {
+        let c = load_str(
+            "host = \"127.0.0.1\"\nport = 16001\n[[apps]]\nid = \"1001\"\nkey = \"app-key\"\nsecret = \"app-secret\"\nclient_events = true\n[[apps]]\nid = \"1002\"\nkey = \"app-key-2\"\nsecret = \"app-secret-2\"\nclient_events = false\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.port, 16001);
+        assert_eq!(c.apps.len(), 2);
+        assert!(c.apps[0].client_events && !c.apps[1].client_events);
+        assert_eq!(c.apps[1].max_presence_members, 100);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = load_str("port = 7000\n", &[("HERALD_PORT", "7100"), ("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "s")]).unwrap();
+        assert_eq!(c.port, 7100);
+        assert_eq!(c.apps[0].key, "k");
+        let c = load_str("", &[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b","client_events":true}]"#)]).unwrap();
+        assert!(c.apps[0].client_events);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = load_str("prot = 1\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("prot"), "{e}");
+        let e = load_str("[[apps]]\nid = \"1\"\nkey = \"k\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("apps[0].secret"), "{e}");
+        let e = load_str("port = \"abc\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("port"), "{e}");
+        let e = load_str("[[apps]]\nid=\"1\"\nkey=\"k\"\nsecret=\"s\"\n[[apps]]\nid=\"1\"\nkey=\"k2\"\nsecret=\"s\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("apps[1].id"), "{e}");
+    }
+
+    #[test]
+    fn no_apps_means_a_dev_app() {
+        let (c, generated) = Config::load(None, Vec::new()).unwrap();
+        assert!(generated);
+        assert_eq!(c.apps[0].id, "1");
+        assert_eq!(c.port, 6001);
+    }
+}

@@ -1,0 +1,140 @@
+//! The per-connection task: one `select!` over inbound frames, the outbound queue, close
+//! requests and the liveness timer.
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, Session};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::{sleep_until, Instant};
+
+use super::handlers::Connection;
+use crate::hub::conn::ConnHandle;
+use crate::hub::AppHub;
+use crate::protocol::close_code::{self, CloseCode};
+use crate::protocol::outbound;
+use crate::protocol::socket_id::SocketId;
+use crate::state::State;
+
+/// Sends `pusher:error` with the code, then closes with the same code (older protocol
+/// versions read the event, newer ones the close code; both are harmless together).
+pub async fn refuse(mut session: Session, code: CloseCode) {
+    let _ = session.text(outbound::error(Some(code.code), code.reason)).await;
+    let _ = session.close(Some(close_reason(code))).await;
+}
+
+fn close_reason(code: CloseCode) -> CloseReason {
+    CloseReason { code: code.code.into(), description: Some(code.reason.to_string()) }
+}
+
+/// Liveness phases: waiting for activity, or waiting for an answer to our probe.
+enum Liveness {
+    Idle,
+    Probed,
+}
+
+pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut stream: AggregatedMessageStream) {
+    let (handle, mut inbox) = loop {
+        let (handle, inbox) = ConnHandle::new(SocketId::random(), state.config.connection_queue_size);
+        if app.add_connection(handle.clone()) {
+            break (handle, inbox);
+        }
+    };
+    let socket_id = handle.socket_id.to_string();
+    tracing::debug!(app = %app.config.id, socket_id, "connection opened");
+
+    let activity_timeout = Duration::from_secs(state.config.activity_timeout);
+    let pong_timeout = Duration::from_secs(state.config.pong_timeout);
+    let mut conn = Connection::new(state.clone(), app.clone(), handle);
+    let established = outbound::connection_established(&socket_id, state.config.activity_timeout);
+
+    let mut close_code: Option<CloseCode> = None;
+    if session.text(established).await.is_ok() {
+        let mut last_activity = Instant::now();
+        let mut liveness = Liveness::Idle;
+        let mut deadline = last_activity + activity_timeout;
+        loop {
+            tokio::select! {
+                biased;
+                code = inbox.control.closed() => {
+                    close_code = Some(code);
+                    break;
+                }
+                frame = inbox.frames.recv() => {
+                    let Some(frame) = frame else { break };
+                    if session.text(frame).await.is_err() {
+                        break;
+                    }
+                }
+                message = stream.recv() => {
+                    last_activity = Instant::now();
+                    liveness = Liveness::Idle;
+                    match message {
+                        Some(Ok(AggregatedMessage::Text(text))) => conn.handle_text(&text),
+                        Some(Ok(AggregatedMessage::Binary(_))) => conn.send_error(None, "Binary frames are not supported; send JSON text frames"),
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            if session.pong(&bytes).await.is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(_))) | None => break,
+                        Some(Err(err)) => {
+                            tracing::debug!(socket_id, %err, "websocket protocol error");
+                            let message = format!("WebSocket protocol error: {err}");
+                            let _ = session.text(outbound::error(Some(1009), &message)).await;
+                            let _ = session.clone().close(Some(CloseReason { code: actix_ws::CloseCode::Size, description: Some(message) })).await;
+                            break;
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => {
+                    match liveness {
+                        _ if last_activity + activity_timeout > Instant::now() => {
+                            deadline = last_activity + activity_timeout;
+                        }
+                        Liveness::Idle => {
+                            // Probe with a WebSocket ping (Java and Swift never answer
+                            // pusher:ping) and a pusher:ping for clients that only speak events.
+                            if session.ping(b"").await.is_err() || session.text(outbound::ping()).await.is_err() {
+                                break;
+                            }
+                            liveness = Liveness::Probed;
+                            deadline = Instant::now() + pong_timeout;
+                        }
+                        Liveness::Probed => {
+                            close_code = Some(close_code::PONG_TIMEOUT);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    conn.cleanup();
+    app.remove_connection(&conn.socket_id());
+    let finish = async {
+        match close_code {
+            Some(code) => {
+                // Deliver what was queued before the close request (not to a slow consumer,
+                // whose queue is the problem), so the close follows the last event it was owed.
+                if code != close_code::SLOW_CONSUMER {
+                    while let Ok(frame) = inbox.frames.try_recv() {
+                        if session.text(frame).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                if code.code < 4100 {
+                    let _ = session.text(outbound::error(Some(code.code), code.reason)).await;
+                }
+                let _ = session.close(Some(close_reason(code))).await;
+            }
+            None => {
+                let _ = session.close(None).await;
+            }
+        }
+    };
+    // A peer that stopped reading cannot hold the task past this bound.
+    let _ = tokio::time::timeout(Duration::from_secs(2), finish).await;
+    tracing::debug!(app = %app.config.id, socket_id, code = close_code.map(|c| c.code), "connection closed");
+}

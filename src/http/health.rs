@@ -1,0 +1,23 @@
+//! `GET /up` (the process answers) and `GET /ready` (it wants traffic).
+
+use actix_web::{web, HttpResponse};
+
+use crate::state::State;
+
+pub async fn up() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "up": true }))
+}
+
+pub async fn ready(state: web::Data<State>) -> HttpResponse {
+    let shutting_down = state.is_shutting_down();
+    let body = serde_json::json!({
+        "ready": !shutting_down,
+        "shutting_down": shutting_down,
+        "adapter": state.adapter.describe(),
+    });
+    if shutting_down {
+        HttpResponse::ServiceUnavailable().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    }
+}

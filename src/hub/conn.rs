@@ -1,0 +1,71 @@
+//! The handle through which the rest of the server reaches one connection.
+
+use bytestring::ByteString;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{mpsc, Notify};
+
+use crate::protocol::close_code::{self, CloseCode};
+use crate::protocol::socket_id::SocketId;
+
+/// A cheap-to-clone handle to a connection's outbound queue and its close signal.
+///
+/// **Invariant:** nobody but the connection's own task writes to its socket. Everyone else
+/// enqueues frames here, without waiting: a full queue marks the connection as a slow
+/// consumer and asks its task to close it, so a publisher is never blocked by a reader.
+#[derive(Clone)]
+pub struct ConnHandle {
+    pub socket_id: SocketId,
+    tx: mpsc::Sender<ByteString>,
+    control: Arc<Control>,
+}
+
+/// Close requests from outside the connection task (slow consumer, terminate, shutdown).
+pub struct Control {
+    close: OnceLock<CloseCode>,
+    notify: Notify,
+}
+
+/// The receiving half, owned by the connection task.
+pub struct ConnInbox {
+    pub frames: mpsc::Receiver<ByteString>,
+    pub control: Arc<Control>,
+}
+
+impl ConnHandle {
+    pub fn new(socket_id: SocketId, queue_size: usize) -> (ConnHandle, ConnInbox) {
+        let (tx, rx) = mpsc::channel(queue_size);
+        let control = Arc::new(Control { close: OnceLock::new(), notify: Notify::new() });
+        (ConnHandle { socket_id, tx, control: control.clone() }, ConnInbox { frames: rx, control })
+    }
+
+    /// Enqueues a frame. Returns false when the frame was not queued.
+    pub fn send(&self, frame: ByteString) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(close_code::SLOW_CONSUMER);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the connection task to close the socket with `code`. The first request wins.
+    pub fn close(&self, code: CloseCode) {
+        if self.control.close.set(code).is_ok() {
+            self.control.notify.notify_one();
+        }
+    }
+}
+
+impl Control {
+    /// Resolves once someone has asked for the connection to close, with the code to use.
+    pub async fn closed(&self) -> CloseCode {
+        loop {
+            if let Some(code) = self.close.get() {
+                return *code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! A presence channel's member roster: users, not sockets.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// A presence member as the app's auth endpoint described it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// The id as a string, the roster key (a user is one member however many sockets).
+    pub key: String,
+    /// The id exactly as received (string or number), echoed back in member events.
+    pub user_id: Value,
+    pub user_info: Value,
+}
+
+#[derive(Default)]
+pub struct Roster {
+    members: HashMap<String, (Member, u32)>,
+}
+
+impl Roster {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.members.contains_key(key)
+    }
+
+    /// Adds one socket of `member`; true when the user was not a member before.
+    pub fn join(&mut self, member: Member) -> bool {
+        match self.members.get_mut(&member.key) {
+            Some((existing, sockets)) => {
+                *sockets += 1;
+                // A user's latest authorization wins, as its info may have changed.
+                existing.user_info = member.user_info;
+                false
+            }
+            None => {
+                self.members.insert(member.key.clone(), (member, 1));
+                true
+            }
+        }
+    }
+
+    /// Removes one socket of the user; returns the member when it was their last socket.
+    pub fn leave(&mut self, key: &str) -> Option<Member> {
+        let (_, sockets) = self.members.get_mut(key)?;
+        *sockets -= 1;
+        if *sockets == 0 {
+            self.members.remove(key).map(|(m, _)| m)
+        } else {
+            None
+        }
+    }
+
+    /// The `{presence:{ids,hash,count}}` payload of `subscription_succeeded`.
+    pub fn subscription_data(&self) -> Value {
+        let mut ids = Vec::with_capacity(self.members.len());
+        let mut hash = Map::with_capacity(self.members.len());
+        for (key, (member, _)) in &self.members {
+            ids.push(member.user_id.clone());
+            hash.insert(key.clone(), member.user_info.clone());
+        }
+        serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": self.members.len() } })
+    }
+
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.members.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str) -> Member {
+        Member { key: id.into(), user_id: Value::String(id.into()), user_info: serde_json::json!({"name": id}) }
+    }
+
+    #[test]
+    fn a_user_on_two_sockets_is_one_member() {
+        let mut r = Roster::default();
+        assert!(r.join(member("a")));
+        assert!(!r.join(member("a")));
+        assert!(r.join(member("b")));
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.leave("a"), None);
+        assert_eq!(r.leave("a").map(|m| m.key), Some("a".into()));
+        assert_eq!(r.len(), 1);
+        let data = r.subscription_data();
+        assert_eq!(data["presence"]["count"], 1);
+        assert_eq!(data["presence"]["hash"]["b"]["name"], "b");
+        assert_eq!(data["presence"]["ids"][0], "b");
+    }
+}

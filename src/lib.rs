@@ -1,0 +1,19 @@
+//! herald: a self-hosted, Pusher-compatible real-time server.
+//!
+//! Layout (see docs/ARCHITECTURE.md for the longer tour):
+//! - [`protocol`]: the Pusher wire protocol as pure data and functions (no I/O).
+//! - [`config`]: the TOML file, `HERALD_*` variables and their validation.
+//! - [`hub`]: node-local state: connections, channels, presence rosters.
+//! - [`adapter`]: the cluster seam that publishes and answers queries cluster-wide.
+//! - [`connection`]: the WebSocket upgrade and the one task per connection.
+//! - [`http`]: the signed HTTP API and health endpoints.
+//! - [`server`]: binding, running and graceful shutdown.
+
+pub mod adapter;
+pub mod config;
+pub mod connection;
+pub mod http;
+pub mod hub;
+pub mod protocol;
+pub mod server;
+pub mod state;

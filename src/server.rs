@@ -1,0 +1,93 @@
+//! Binding the listener, running it, and shutting it down gracefully.
+
+use actix_web::{web, App, HttpServer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapter::local::LocalAdapter;
+use crate::config::Config;
+use crate::protocol::close_code;
+use crate::state::{Shared, State};
+
+/// A bound, running server.
+pub struct Server {
+    pub state: State,
+    pub addr: SocketAddr,
+    server: actix_web::dev::Server,
+}
+
+impl Server {
+    /// Builds the shared state and binds `host:port` (port 0 picks a free port).
+    /// Must be called inside an actix system (`actix_web::rt::System`).
+    pub fn bind(config: Config) -> std::io::Result<Server> {
+        let state = Shared::new(config, Arc::new(LocalAdapter));
+        let data = web::Data::new(state.clone());
+        let workers = match state.config.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        };
+        let http = HttpServer::new(move || App::new().app_data(data.clone()).configure(crate::http::routes))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(state.config.shutdown_grace_period)
+            .backlog(4096)
+            .max_connection_rate(2048)
+            .bind((state.config.host.as_str(), state.config.port))?;
+        let addr = *http.addrs().first().expect("bound to one address");
+        Ok(Server { state, addr, server: http.run() })
+    }
+
+    /// Runs until SIGTERM/SIGINT, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested: closing sockets with 4200 so clients reconnect elsewhere");
+            shutdown(&state, handle).await;
+        });
+        self.server.await
+    }
+
+    /// A handle for tests to stop the server the way a signal would.
+    pub fn shutdown_handle(&self) -> (State, actix_web::dev::ServerHandle) {
+        (self.state.clone(), self.server.handle())
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Refuses new sockets, asks every socket to reconnect elsewhere (4200), waits for them to
+/// drain within the grace period, then stops the listener.
+pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
+    state.begin_shutdown();
+    for app in state.apps() {
+        for conn in app.connections() {
+            conn.close(close_code::SERVER_SHUTDOWN);
+        }
+    }
+    let grace = Duration::from_secs(state.config.shutdown_grace_period);
+    let drained = tokio::time::timeout(grace, async {
+        while state.apps().any(|a| a.connection_count() > 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period ended with sockets still open; stopping anyway");
+    }
+    handle.stop(true).await;
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,54 @@
+//! The state every request handler and connection task shares.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::adapter::Adapter;
+use crate::config::Config;
+use crate::hub::AppHub;
+
+/// A cheap-to-clone handle to the server's shared state.
+pub type State = Arc<Shared>;
+
+pub struct Shared {
+    pub config: Config,
+    apps_by_id: HashMap<String, Arc<AppHub>>,
+    apps_by_key: HashMap<String, Arc<AppHub>>,
+    pub adapter: Arc<dyn Adapter>,
+    /// Set on SIGTERM/SIGINT: `/ready` turns false and new sockets are refused.
+    shutting_down: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(config: Config, adapter: Arc<dyn Adapter>) -> State {
+        let mut apps_by_id = HashMap::new();
+        let mut apps_by_key = HashMap::new();
+        for app in &config.apps {
+            let hub = Arc::new(AppHub::new(app.clone()));
+            apps_by_id.insert(app.id.clone(), hub.clone());
+            apps_by_key.insert(app.key.clone(), hub);
+        }
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, shutting_down: AtomicBool::new(false) })
+    }
+
+    pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {
+        self.apps_by_id.get(id)
+    }
+
+    pub fn app_by_key(&self, key: &str) -> Option<&Arc<AppHub>> {
+        self.apps_by_key.get(key)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<AppHub>> {
+        self.apps_by_id.values()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+}
