@@ -3,7 +3,7 @@
 //! causes it and how to fix it, and stops start-up.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 /// The whole server configuration. Field docs are mirrored in docs/configuration.md.
@@ -27,6 +27,17 @@ pub struct Config {
     pub connection_queue_size: usize,
     /// Largest HTTP API request body, in bytes.
     pub max_request_bytes: usize,
+    /// Seconds a webhook request may take before it counts as failed.
+    pub webhook_timeout: u64,
+    /// Seconds after which a failing webhook stops being retried and is dropped.
+    pub webhook_retry_horizon: u64,
+    /// Milliseconds `channel_vacated` and `member_removed` are held back, and cancelled if
+    /// the channel or member comes back meanwhile.
+    pub webhook_leave_delay_ms: u64,
+    /// Milliseconds during which an app's webhook events are gathered into one request.
+    pub webhook_batch_ms: u64,
+    /// Webhook events waiting for delivery before new ones are dropped (and logged).
+    pub webhook_queue_size: usize,
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,herald::http=debug`.
     pub log: String,
     pub apps: Vec<AppConfig>,
@@ -52,7 +63,39 @@ pub struct AppConfig {
     pub max_event_data_bytes: usize,
     pub max_channels_per_trigger: usize,
     pub max_batch_size: usize,
+    /// Close sockets that neither sign in nor join a private/presence channel in time (4009).
+    pub authorized_connections: bool,
+    /// Seconds an unauthorized socket may stay when `authorized_connections` is on.
+    pub authorization_timeout: u64,
+    /// Send `pusher_internal:subscription_count` to subscribers of non-presence channels.
+    pub subscription_count: bool,
+    /// Send `online`/`offline` watchlist events to signed-in users with a watchlist.
+    pub watchlist_events: bool,
+    pub max_watchlist_size: usize,
+    /// Seconds a cache channel keeps its last event (at most 1800).
+    pub cache_ttl: u64,
+    pub webhooks: Vec<WebhookConfig>,
 }
+
+/// One webhook target of an app.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Only these event types (all when absent).
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// Only events on channels starting with this prefix (all when absent).
+    #[serde(default)]
+    pub channel_prefix: Option<String>,
+    /// Extra request headers; they can never replace the Pusher ones.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Every webhook event type herald sends.
+pub const WEBHOOK_EVENT_TYPES: [&str; 7] =
+    ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss", "subscription_count"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -66,6 +109,11 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             connection_queue_size: 1024,
             max_request_bytes: 1024 * 1024,
+            webhook_timeout: 5,
+            webhook_retry_horizon: 300,
+            webhook_leave_delay_ms: 3000,
+            webhook_batch_ms: 50,
+            webhook_queue_size: 10_000,
             log: "info".into(),
             apps: Vec::new(),
         }
@@ -89,6 +137,13 @@ impl Default for AppConfig {
             max_event_data_bytes: 10 * 1024,
             max_channels_per_trigger: 100,
             max_batch_size: 10,
+            authorized_connections: false,
+            authorization_timeout: 30,
+            subscription_count: false,
+            watchlist_events: true,
+            max_watchlist_size: 100,
+            cache_ttl: 1800,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -182,9 +237,33 @@ impl Config {
                 ("max_event_data_bytes", app.max_event_data_bytes),
                 ("max_channels_per_trigger", app.max_channels_per_trigger),
                 ("max_batch_size", app.max_batch_size),
+                ("max_watchlist_size", app.max_watchlist_size),
+                ("authorization_timeout", app.authorization_timeout as usize),
+                ("cache_ttl", app.cache_ttl as usize),
             ] {
                 if value == 0 {
                     return fail(format!("`{at}.{field}` must be at least 1"));
+                }
+            }
+            if app.cache_ttl > 1800 {
+                return fail(format!("`{at}.cache_ttl` is {} seconds; cache channels keep events at most 1800 seconds (30 minutes)", app.cache_ttl));
+            }
+            for (j, hook) in app.webhooks.iter().enumerate() {
+                let at = format!("{at}.webhooks[{j}]");
+                match url::Url::parse(&hook.url) {
+                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                    _ => return fail(format!("`{at}.url` = \"{}\" is not an http:// or https:// URL", hook.url)),
+                }
+                for t in hook.event_types.iter().flatten() {
+                    if !WEBHOOK_EVENT_TYPES.contains(&t.as_str()) {
+                        return fail(format!("`{at}.event_types` has unknown type \"{t}\"; use any of {}", WEBHOOK_EVENT_TYPES.join(", ")));
+                    }
+                }
+                for name in hook.headers.keys() {
+                    let lower = name.to_ascii_lowercase();
+                    if lower == "content-type" || lower.starts_with("x-pusher-") {
+                        return fail(format!("`{at}.headers` may not set \"{name}\": herald sets the Pusher headers itself"));
+                    }
                 }
             }
             if app.max_event_data_bytes > self.max_request_bytes {

@@ -17,3 +17,4 @@ pub mod hub;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod webhooks;

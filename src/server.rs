@@ -9,6 +9,7 @@ use crate::adapter::local::LocalAdapter;
 use crate::config::Config;
 use crate::protocol::close_code;
 use crate::state::{Shared, State};
+use crate::webhooks::WebhookEvent;
 
 /// A bound, running server.
 pub struct Server {
@@ -35,6 +36,7 @@ impl Server {
             .max_connection_rate(2048)
             .bind((state.config.host.as_str(), state.config.port))?;
         let addr = *http.addrs().first().expect("bound to one address");
+        actix_web::rt::spawn(housekeeping(state.clone()));
         Ok(Server { state, addr, server: http.run() })
     }
 
@@ -79,7 +81,28 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     if drained.is_err() {
         tracing::warn!("grace period ended with sockets still open; stopping anyway");
     }
+    // Leaves caused by the shutdown are sent now rather than after the leave delay.
+    state.webhooks.flush(grace).await;
     handle.stop(true).await;
+}
+
+/// Periodic work that belongs to no single connection: held-back `subscription_count`
+/// events and expiry of cached events.
+async fn housekeeping(state: State) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        for app in state.apps() {
+            for (channel, count) in app.flush_subscription_counts() {
+                state.webhooks.emit(&app.config, WebhookEvent::SubscriptionCount { channel, subscription_count: count });
+            }
+            if ticks % 60 == 0 {
+                app.cache.sweep();
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

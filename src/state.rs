@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::adapter::Adapter;
 use crate::config::Config;
 use crate::hub::AppHub;
+use crate::webhooks::Webhooks;
 
 /// A cheap-to-clone handle to the server's shared state.
 pub type State = Arc<Shared>;
@@ -16,12 +17,15 @@ pub struct Shared {
     apps_by_id: HashMap<String, Arc<AppHub>>,
     apps_by_key: HashMap<String, Arc<AppHub>>,
     pub adapter: Arc<dyn Adapter>,
+    pub webhooks: Webhooks,
     /// Set on SIGTERM/SIGINT: `/ready` turns false and new sockets are refused.
     shutting_down: AtomicBool,
 }
 
 impl Shared {
+    /// Must run inside a tokio runtime: it starts the webhook dispatcher.
     pub fn new(config: Config, adapter: Arc<dyn Adapter>) -> State {
+        let webhooks = Webhooks::start(&config);
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
         for app in &config.apps {
@@ -29,7 +33,7 @@ impl Shared {
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, shutting_down: AtomicBool::new(false) })
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, shutting_down: AtomicBool::new(false) })
     }
 
     pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {

@@ -5,6 +5,7 @@ use bytestring::ByteString;
 
 use super::Adapter;
 use crate::hub::{AppHub, ChannelStats};
+use crate::protocol::close_code;
 use crate::protocol::socket_id::SocketId;
 
 #[derive(Default)]
@@ -26,6 +27,12 @@ impl Adapter for LocalAdapter {
 
     async fn presence_users(&self, app: &AppHub, channel: &str) -> Vec<String> {
         app.presence_users(channel)
+    }
+
+    async fn terminate_user(&self, app: &AppHub, user_id: &str) {
+        for conn in app.users.sockets_of(user_id) {
+            conn.close(close_code::TERMINATED_BY_APP);
+        }
     }
 
     fn describe(&self) -> &'static str {

@@ -30,6 +30,9 @@ pub trait Adapter: Send + Sync + 'static {
     /// The distinct user ids in a presence channel, cluster-wide.
     async fn presence_users(&self, app: &AppHub, channel: &str) -> Vec<String>;
 
+    /// Closes every socket signed in as `user_id`, on every node, with 4009.
+    async fn terminate_user(&self, app: &AppHub, user_id: &str);
+
     /// Short state for `/ready` and logs, e.g. `"local"`.
     fn describe(&self) -> &'static str;
 }

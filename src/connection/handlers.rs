@@ -9,13 +9,14 @@ use std::time::Instant;
 use super::rate_limit::RateLimiter;
 use crate::hub::conn::ConnHandle;
 use crate::hub::presence::Member;
-use crate::hub::{AppHub, SubscribeError};
+use crate::hub::{users, AppHub, SubscribeError, Subscribed, Unsubscribed};
 use crate::protocol::channel::{ChannelKind, ChannelType};
 use crate::protocol::close_code;
 use crate::protocol::inbound::{self, ClientMessage, Subscribe};
 use crate::protocol::socket_id::SocketId;
 use crate::protocol::{names, outbound, token};
 use crate::state::State;
+use crate::webhooks::WebhookEvent;
 
 /// Longest accepted user id (sign-in `id`, presence `user_id`); the libraries allow 200.
 const MAX_USER_ID_LENGTH: usize = 200;
@@ -31,12 +32,15 @@ pub struct Connection {
     limiter: RateLimiter,
     /// The user this socket signed in as (`pusher:signin`).
     user: Option<SignedInUser>,
+    /// Signed in, or joined a private/presence channel (for `authorized_connections`).
+    authorized: bool,
 }
 
 #[derive(Clone)]
 struct SignedInUser {
     id: String,
     user_info: Value,
+    watchlist: Vec<String>,
 }
 
 /// Why a subscription was refused: the text for the client and the HTTP-like status that
@@ -60,11 +64,15 @@ impl Connection {
     pub fn new(state: State, app: Arc<AppHub>, handle: ConnHandle) -> Self {
         let limiter = RateLimiter::new(app.config.max_client_events_per_second);
         let socket_id = handle.socket_id.to_string();
-        Connection { state, app, handle, socket_id, subscriptions: HashMap::new(), limiter, user: None }
+        Connection { state, app, handle, socket_id, subscriptions: HashMap::new(), limiter, user: None, authorized: false }
     }
 
     pub fn socket_id(&self) -> SocketId {
         self.handle.socket_id
+    }
+
+    pub fn is_authorized(&self) -> bool {
+        self.authorized
     }
 
     pub fn send_error(&self, code: Option<u16>, message: &str) {
@@ -93,8 +101,14 @@ impl Connection {
 
     fn subscribe(&mut self, sub: Subscribe) {
         let channel = sub.channel.clone();
+        let kind = ChannelType::of(&channel);
         let result = self.authorize(&sub).and_then(|member| {
-            self.app.subscribe(&channel, &self.handle, member).map_err(|e| match e {
+            if kind.kind == ChannelKind::ServerToUser {
+                // Delivered through the users index, not the channel index: just confirm.
+                self.handle.send(outbound::subscription_succeeded_empty(&channel));
+                return Ok(None);
+            }
+            self.app.subscribe(&channel, &self.handle, member).map(Some).map_err(|e| match e {
                 SubscribeError::PresenceFull { limit } => Refusal {
                     status: 403,
                     kind: "LimitReached",
@@ -103,14 +117,52 @@ impl Connection {
             })
         });
         match result {
-            Ok(_outcome) => {
-                self.subscriptions.insert(channel, ());
+            Ok(outcome) => {
+                if matches!(kind.kind, ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence) {
+                    self.authorized = true;
+                }
+                let Some(outcome) = outcome else { return };
+                self.subscriptions.insert(channel.clone(), ());
+                self.report_subscribed(&channel, outcome);
             }
             Err(refusal) => {
                 let data = serde_json::json!({ "type": refusal.kind, "error": refusal.message, "status": refusal.status });
                 self.handle.send(outbound::event_json("pusher:subscription_error", Some(&channel), &data));
                 self.send_error(None, &refusal.message);
             }
+        }
+    }
+
+    fn report_subscribed(&self, channel: &str, outcome: Subscribed) {
+        let (webhooks, app) = (&self.state.webhooks, &self.app.config);
+        let channel = channel.to_string();
+        if outcome.occupied {
+            webhooks.emit(app, WebhookEvent::ChannelOccupied { channel: channel.clone() });
+        }
+        if let Some(member) = outcome.member_added {
+            webhooks.emit(app, WebhookEvent::MemberAdded { channel: channel.clone(), user_id: member.key });
+        }
+        if outcome.cache_miss {
+            webhooks.emit(app, WebhookEvent::CacheMiss { channel: channel.clone() });
+        }
+        if let Some(count) = outcome.count_sent {
+            webhooks.emit(app, WebhookEvent::SubscriptionCount { channel, subscription_count: count });
+        }
+    }
+
+    fn report_unsubscribed(&self, channel: &str, outcome: Unsubscribed) {
+        let (webhooks, app) = (&self.state.webhooks, &self.app.config);
+        let channel = channel.to_string();
+        if let Some(member) = outcome.member_removed {
+            webhooks.emit(app, WebhookEvent::MemberRemoved { channel: channel.clone(), user_id: member.key });
+        }
+        if let Some(count) = outcome.count_sent {
+            if count > 0 {
+                webhooks.emit(app, WebhookEvent::SubscriptionCount { channel: channel.clone(), subscription_count: count });
+            }
+        }
+        if outcome.vacated {
+            webhooks.emit(app, WebhookEvent::ChannelVacated { channel });
         }
     }
 
@@ -172,7 +224,9 @@ impl Connection {
 
     fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
-            self.app.unsubscribe(channel, &self.handle.socket_id);
+            if let Some(outcome) = self.app.unsubscribe(channel, &self.handle.socket_id) {
+                self.report_unsubscribed(channel, outcome);
+            }
         }
     }
 
@@ -201,9 +255,40 @@ impl Connection {
             }
         }
         let user_info = parsed.get("user_info").cloned().unwrap_or(Value::Null);
-        self.user = Some(SignedInUser { id, user_info });
+        let mut watchlist: Vec<String> = match parsed.get("watchlist") {
+            Some(Value::Array(ids)) => ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        };
+        let max_watchlist = self.app.config.max_watchlist_size;
+        let truncated = watchlist.len() > max_watchlist;
+        watchlist.truncate(max_watchlist);
+        if !self.app.config.watchlist_events {
+            watchlist.clear();
+        }
+
+        if self.user.is_none() {
+            if self.app.users.sign_in(&id, &self.handle) {
+                self.app.users.notify_watchers(&id, true);
+            }
+        } else if let Some(previous) = &self.user {
+            self.app.users.unwatch(&self.handle.socket_id, &previous.watchlist);
+        }
+        self.authorized = true;
         let data = serde_json::json!({ "user_data": user_data });
         self.handle.send(outbound::event_json("pusher:signin_success", None, &data));
+        if truncated {
+            self.send_error(
+                Some(close_code::WATCHLIST_LIMIT),
+                &format!("Watchlist limit exceeded: only the first {max_watchlist} user ids are watched"),
+            );
+        }
+        if !watchlist.is_empty() {
+            self.app.users.watch(&self.handle, &watchlist);
+            let (online, offline): (Vec<&str>, Vec<&str>) =
+                watchlist.iter().map(String::as_str).partition(|w| self.app.users.is_online(w));
+            self.handle.send(users::watchlist_frame(&online, &offline));
+        }
+        self.user = Some(SignedInUser { id, user_info, watchlist });
     }
 
     fn client_event(&mut self, event: &str, channel: Option<&str>, data: String) {
@@ -236,6 +321,16 @@ impl Connection {
         }
         let user_id = self.app.subscription(channel, &self.handle.socket_id).flatten();
         let frame = outbound::event(event, Some(channel), &data, user_id.as_deref());
+        self.state.webhooks.emit(
+            &config,
+            WebhookEvent::ClientEvent {
+                channel: channel.to_string(),
+                event: event.to_string(),
+                data,
+                socket_id: self.socket_id.clone(),
+                user_id,
+            },
+        );
         let (state, app, channel, except) = (self.state.clone(), self.app.clone(), channel.to_string(), self.handle.socket_id);
         // The local adapter completes synchronously; a remote one must not stall this socket.
         actix_web::rt::spawn(async move { state.adapter.publish(&app, &channel, frame, Some(except)).await });
@@ -243,8 +338,17 @@ impl Connection {
 
     /// Leaves every channel (announcing departures); called once when the socket ends.
     pub fn cleanup(&mut self) {
-        for (channel, ()) in self.subscriptions.drain() {
-            self.app.unsubscribe(&channel, &self.handle.socket_id);
+        let channels: Vec<String> = self.subscriptions.drain().map(|(c, ())| c).collect();
+        for channel in channels {
+            if let Some(outcome) = self.app.unsubscribe(&channel, &self.handle.socket_id) {
+                self.report_unsubscribed(&channel, outcome);
+            }
+        }
+        if let Some(user) = self.user.take() {
+            self.app.users.unwatch(&self.handle.socket_id, &user.watchlist);
+            if self.app.users.sign_out(&user.id, &self.handle.socket_id) {
+                self.app.users.notify_watchers(&user.id, false);
+            }
         }
     }
 }

@@ -51,6 +51,12 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
         let mut last_activity = Instant::now();
         let mut liveness = Liveness::Idle;
         let mut deadline = last_activity + activity_timeout;
+        // With `authorized_connections`, a socket must sign in or join a private/presence
+        // channel before this deadline.
+        let mut authorization_deadline = app
+            .config
+            .authorized_connections
+            .then(|| Instant::now() + Duration::from_secs(app.config.authorization_timeout));
         loop {
             tokio::select! {
                 biased;
@@ -68,7 +74,12 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                     last_activity = Instant::now();
                     liveness = Liveness::Idle;
                     match message {
-                        Some(Ok(AggregatedMessage::Text(text))) => conn.handle_text(&text),
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            conn.handle_text(&text);
+                            if conn.is_authorized() {
+                                authorization_deadline = None;
+                            }
+                        }
                         Some(Ok(AggregatedMessage::Binary(_))) => conn.send_error(None, "Binary frames are not supported; send JSON text frames"),
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
                             if session.pong(&bytes).await.is_err() {
@@ -85,6 +96,10 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                             break;
                         }
                     }
+                }
+                _ = sleep_until(authorization_deadline.unwrap_or(deadline)), if authorization_deadline.is_some() => {
+                    close_code = Some(close_code::UNAUTHORIZED_CONNECTION);
+                    break;
                 }
                 _ = sleep_until(deadline) => {
                     match liveness {

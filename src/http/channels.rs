@@ -73,6 +73,11 @@ pub async fn show(
             "subscription_count" => {
                 out.insert("subscription_count".into(), stats.subscription_count.into());
             }
+            "cache" if ChannelType::of(&channel).cache => {
+                let cached = app.cache.info(&channel).map(|(data, ttl)| serde_json::json!({ "data": data, "ttl": ttl }));
+                out.insert("cache".into(), cached.unwrap_or(Value::Null));
+            }
+            "cache" => return Err(ApiError::bad_request("info=cache is only available for cache channels")),
             other => return Err(ApiError::bad_request(format!("Unknown info attribute '{other}'"))),
         }
     }

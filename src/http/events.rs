@@ -169,6 +169,9 @@ fn validate(config: &AppConfig, body: EventBody, single_channel: bool) -> Result
 async fn publish(state: &State, app: &AppHub, event: &Event) {
     for channel in &event.channels {
         let frame = outbound::event(&event.name, Some(channel), &event.data, None);
+        if ChannelType::of(channel).cache {
+            app.cache.store(channel, &event.data, frame.clone());
+        }
         state.adapter.publish(app, channel, frame, event.except).await;
     }
 }

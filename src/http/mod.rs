@@ -8,6 +8,7 @@ mod channels;
 mod error;
 mod events;
 mod health;
+mod users;
 
 pub use error::ApiError;
 
@@ -26,6 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/apps/{app_id}/channels", web::get().to(channels::list))
         .route("/apps/{app_id}/channels/{channel}", web::get().to(channels::show))
         .route("/apps/{app_id}/channels/{channel}/users", web::get().to(channels::users))
+        .route("/apps/{app_id}/users/{user_id}/terminate_connections", web::post().to(users::terminate))
+        .route("/users/{user_id}/terminate_connections", web::post().to(users::terminate_without_app))
         .default_service(web::to(not_found));
 }
 
