@@ -15,6 +15,7 @@ pub mod connection;
 pub mod http;
 pub mod hub;
 pub mod protocol;
+pub mod rest_client;
 pub mod server;
 pub mod state;
 pub mod webhooks;

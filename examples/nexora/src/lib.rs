@@ -1,0 +1,1 @@
+//! Nexora (placeholder; being built).

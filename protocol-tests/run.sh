@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole herald test suite: Rust unit and wire tests, the Node suite (pusher-js, pusher,
+# laravel-echo), the Python suite (pusher, Pysher) and the nexora example's tests.
+# Usage: bash protocol-tests/run.sh            (from the repository root or anywhere)
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+need() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "protocol-tests/run.sh: '$1' is not installed. $2" >&2
+    exit 2
+  fi
+}
+need cargo "Install the Rust toolchain: https://rustup.rs"
+need node "Install Node.js 20+: apt-get install -y nodejs npm"
+need npm "Install npm: apt-get install -y npm"
+need python3 "Install Python 3: apt-get install -y python3 python3-venv"
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "protocol-tests/run.sh: the cluster tests start their own redis-server; install it with: apt-get install -y redis-server" >&2
+  exit 2
+fi
+
+declare -a FAILED=()
+run() {
+  local name="$1"; shift
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; FAILED+=("$name"); fi
+}
+
+run "cargo build" cargo build --workspace --bins
+export HERALD_BIN="$ROOT/target/debug/herald"
+run "cargo test" cargo test --workspace
+run "node suite" bash -c 'cd protocol-tests/node && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent) && npm test'
+run "python suite" bash protocol-tests/python/run.sh
+if [ -f examples/nexora/tests/run.sh ]; then
+  run "nexora" bash examples/nexora/tests/run.sh
+fi
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "protocol-tests/run.sh: failed parts: ${FAILED[*]}"
+  exit 1
+fi
+echo "protocol-tests/run.sh: every part passed"
