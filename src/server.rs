@@ -22,7 +22,7 @@ impl Server {
     /// Builds the shared state and binds `host:port` (port 0 picks a free port).
     /// Must be called inside an actix system (`actix_web::rt::System`).
     pub fn bind(config: Config) -> std::io::Result<Server> {
-        let state = Shared::new(config, Arc::new(LocalAdapter));
+        let state = Shared::new(config, Arc::new(LocalAdapter), false);
         let data = web::Data::new(state.clone());
         let workers = match state.config.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -24,12 +24,12 @@ pub struct Shared {
 
 impl Shared {
     /// Must run inside a tokio runtime: it starts the webhook dispatcher.
-    pub fn new(config: Config, adapter: Arc<dyn Adapter>) -> State {
+    pub fn new(config: Config, adapter: Arc<dyn Adapter>, cluster_mode: bool) -> State {
         let webhooks = Webhooks::start(&config);
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
         for app in &config.apps {
-            let hub = Arc::new(AppHub::new(app.clone()));
+            let hub = Arc::new(AppHub::new(app.clone(), cluster_mode));
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }

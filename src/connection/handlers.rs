@@ -79,7 +79,7 @@ impl Connection {
         self.handle.send(outbound::error(code, message));
     }
 
-    pub fn handle_text(&mut self, text: &str) {
+    pub async fn handle_text(&mut self, text: &str) {
         let message = match inbound::parse(text) {
             Ok(m) => m,
             Err(e) => return self.send_error(None, &e.0),
@@ -89,33 +89,34 @@ impl Connection {
                 self.handle.send(outbound::pong());
             }
             ClientMessage::Pong => {}
-            ClientMessage::Subscribe(sub) => self.subscribe(sub),
-            ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel),
-            ClientMessage::Signin { auth, user_data } => self.signin(auth.as_deref(), user_data.as_deref()),
-            ClientMessage::ClientEvent { event, channel, data } => self.client_event(&event, channel.as_deref(), data),
+            ClientMessage::Subscribe(sub) => self.subscribe(sub).await,
+            ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel).await,
+            ClientMessage::Signin { auth, user_data } => self.signin(auth.as_deref(), user_data.as_deref()).await,
+            ClientMessage::ClientEvent { event, channel, data } => self.client_event(&event, channel.as_deref(), data).await,
             ClientMessage::Unknown { event } => {
                 self.send_error(None, &format!("Unsupported event '{}'", event.chars().take(200).collect::<String>()))
             }
         }
     }
 
-    fn subscribe(&mut self, sub: Subscribe) {
+    async fn subscribe(&mut self, sub: Subscribe) {
         let channel = sub.channel.clone();
         let kind = ChannelType::of(&channel);
-        let result = self.authorize(&sub).and_then(|member| {
-            if kind.kind == ChannelKind::ServerToUser {
-                // Delivered through the users index, not the channel index: just confirm.
+        let result = match self.authorize(&sub) {
+            Err(refusal) => Err(refusal),
+            // Delivered through the users index, not the channel index: just confirm.
+            Ok(_) if kind.kind == ChannelKind::ServerToUser => {
                 self.handle.send(outbound::subscription_succeeded_empty(&channel));
-                return Ok(None);
+                Ok(None)
             }
-            self.app.subscribe(&channel, &self.handle, member).map(Some).map_err(|e| match e {
+            Ok(member) => self.state.adapter.subscribe(&self.app, &channel, &self.handle, member).await.map(Some).map_err(|e| match e {
                 SubscribeError::PresenceFull { limit } => Refusal {
                     status: 403,
                     kind: "LimitReached",
                     message: format!("Presence channel is full: it already has the maximum of {limit} members"),
                 },
-            })
-        });
+            }),
+        };
         match result {
             Ok(outcome) => {
                 if matches!(kind.kind, ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence) {
@@ -222,15 +223,15 @@ impl Connection {
         Ok(Member { key, user_id, user_info })
     }
 
-    fn unsubscribe(&mut self, channel: &str) {
+    async fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
-            if let Some(outcome) = self.app.unsubscribe(channel, &self.handle.socket_id) {
+            if let Some(outcome) = self.state.adapter.unsubscribe(&self.app, channel, &self.handle.socket_id).await {
                 self.report_unsubscribed(channel, outcome);
             }
         }
     }
 
-    fn signin(&mut self, auth: Option<&str>, user_data: Option<&str>) {
+    async fn signin(&mut self, auth: Option<&str>, user_data: Option<&str>) {
         let Some(user_data) = user_data else {
             return self.send_error(None, "Invalid pusher:signin: data.user_data must be a JSON string");
         };
@@ -267,9 +268,8 @@ impl Connection {
         }
 
         if self.user.is_none() {
-            if self.app.users.sign_in(&id, &self.handle) {
-                self.app.users.notify_watchers(&id, true);
-            }
+            self.app.users.sign_in(&id, &self.handle);
+            self.state.adapter.user_signed_in(&self.app, &id).await;
         } else if let Some(previous) = &self.user {
             self.app.users.unwatch(&self.handle.socket_id, &previous.watchlist);
         }
@@ -284,14 +284,16 @@ impl Connection {
         }
         if !watchlist.is_empty() {
             self.app.users.watch(&self.handle, &watchlist);
-            let (online, offline): (Vec<&str>, Vec<&str>) =
-                watchlist.iter().map(String::as_str).partition(|w| self.app.users.is_online(w));
-            self.handle.send(users::watchlist_frame(&online, &offline));
+            let online = self.state.adapter.online_users(&self.app, &watchlist).await;
+            let (on, off): (Vec<(&String, bool)>, Vec<(&String, bool)>) = watchlist.iter().zip(online).partition(|(_, o)| *o);
+            let on: Vec<&str> = on.into_iter().map(|(w, _)| w.as_str()).collect();
+            let off: Vec<&str> = off.into_iter().map(|(w, _)| w.as_str()).collect();
+            self.handle.send(users::watchlist_frame(&on, &off));
         }
         self.user = Some(SignedInUser { id, user_info, watchlist });
     }
 
-    fn client_event(&mut self, event: &str, channel: Option<&str>, data: String) {
+    async fn client_event(&mut self, event: &str, channel: Option<&str>, data: String) {
         let config = self.app.config.clone();
         if !config.client_events {
             return self.send_error(None, "Client events are disabled for this app; set client_events = true in its configuration");
@@ -331,24 +333,21 @@ impl Connection {
                 user_id,
             },
         );
-        let (state, app, channel, except) = (self.state.clone(), self.app.clone(), channel.to_string(), self.handle.socket_id);
-        // The local adapter completes synchronously; a remote one must not stall this socket.
-        actix_web::rt::spawn(async move { state.adapter.publish(&app, &channel, frame, Some(except)).await });
+        self.state.adapter.publish(&self.app, channel, frame, Some(self.handle.socket_id)).await;
     }
 
     /// Leaves every channel (announcing departures); called once when the socket ends.
-    pub fn cleanup(&mut self) {
+    pub async fn cleanup(&mut self) {
         let channels: Vec<String> = self.subscriptions.drain().map(|(c, ())| c).collect();
         for channel in channels {
-            if let Some(outcome) = self.app.unsubscribe(&channel, &self.handle.socket_id) {
+            if let Some(outcome) = self.state.adapter.unsubscribe(&self.app, &channel, &self.handle.socket_id).await {
                 self.report_unsubscribed(&channel, outcome);
             }
         }
         if let Some(user) = self.user.take() {
             self.app.users.unwatch(&self.handle.socket_id, &user.watchlist);
-            if self.app.users.sign_out(&user.id, &self.handle.socket_id) {
-                self.app.users.notify_watchers(&user.id, false);
-            }
+            self.app.users.sign_out(&user.id, &self.handle.socket_id);
+            self.state.adapter.user_signed_out(&self.app, &user.id).await;
         }
     }
 }

@@ -59,10 +59,6 @@ fn admit(state: &State, key: &str, query: &str) -> Result<Arc<AppHub>, CloseCode
     if !app.config.enabled {
         return Err(close_code::APP_DISABLED);
     }
-    let max = app.config.max_connections;
-    if max > 0 && app.connection_count() as u64 >= max {
-        return Err(close_code::OVER_QUOTA);
-    }
     Ok(app.clone())
 }
 

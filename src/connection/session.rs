@@ -47,6 +47,11 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
     let established = outbound::connection_established(&socket_id, state.config.activity_timeout);
 
     let mut close_code: Option<CloseCode> = None;
+    if !state.adapter.connection_opened(&app).await {
+        app.remove_connection(&conn.socket_id());
+        state.adapter.connection_closed(&app).await;
+        return refuse(session, close_code::OVER_QUOTA).await;
+    }
     if session.text(established).await.is_ok() {
         let mut last_activity = Instant::now();
         let mut liveness = Liveness::Idle;
@@ -75,7 +80,7 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                     liveness = Liveness::Idle;
                     match message {
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            conn.handle_text(&text);
+                            conn.handle_text(&text).await;
                             if conn.is_authorized() {
                                 authorization_deadline = None;
                             }
@@ -125,8 +130,9 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
         }
     }
 
-    conn.cleanup();
+    conn.cleanup().await;
     app.remove_connection(&conn.socket_id());
+    state.adapter.connection_closed(&app).await;
     let finish = async {
         match close_code {
             Some(code) => {

@@ -13,7 +13,7 @@ pub async fn ready(state: web::Data<State>) -> HttpResponse {
     let body = serde_json::json!({
         "ready": !shutting_down,
         "shutting_down": shutting_down,
-        "adapter": state.adapter.describe(),
+        "adapter": state.adapter.status(),
     });
     if shutting_down {
         HttpResponse::ServiceUnavailable().json(body)

@@ -54,6 +54,16 @@ pub struct Unsubscribed {
     pub count_sent: Option<usize>,
 }
 
+/// Who decides presence membership for a subscription.
+pub enum PresenceView {
+    /// This node's roster is the whole truth: it enforces the member limit and announces
+    /// `member_added`/`member_removed` and subscription counts to local subscribers.
+    Local,
+    /// The cluster decided (the limit was checked and members are announced by the adapter);
+    /// `data` is the cluster-wide `subscription_succeeded` payload for presence channels.
+    Cluster { data: Option<serde_json::Value> },
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SubscribeError {
     PresenceFull { limit: usize },
@@ -102,7 +112,7 @@ impl Channel {
 
 impl AppHub {
     fn counts_enabled(&self, kind: &ChannelType) -> bool {
-        self.config.subscription_count && !kind.is_presence()
+        self.config.subscription_count && !kind.is_presence() && !self.cluster_mode
     }
 
     /// Adds `conn` to `channel` and sends it `subscription_succeeded` (with the roster on
@@ -110,7 +120,11 @@ impl AppHub {
     /// All of it happens under the channel lock, so nothing published afterwards can overtake
     /// it, and a new presence member is announced to the others in the same step.
     /// Subscribing twice is idempotent: the confirmation is sent again.
-    pub fn subscribe(&self, channel: &str, conn: &ConnHandle, member: Option<Member>) -> Result<Subscribed, SubscribeError> {
+    pub fn subscribe(&self, channel: &str, conn: &ConnHandle, member: Option<Member>, view: PresenceView) -> Result<Subscribed, SubscribeError> {
+        let cluster_data = match view {
+            PresenceView::Local => None,
+            PresenceView::Cluster { data } => Some(data),
+        };
         let kind = ChannelType::of(channel);
         let mut entry = self.channels.entry(Arc::from(channel)).or_insert_with(|| Channel {
             roster: kind.is_presence().then(Roster::default),
@@ -122,7 +136,7 @@ impl AppHub {
 
         match (member, ch.roster.as_mut()) {
             (Some(member), Some(roster)) if !already => {
-                if !roster.contains(&member.key) && roster.len() >= self.config.max_presence_members {
+                if cluster_data.is_none() && !roster.contains(&member.key) && roster.len() >= self.config.max_presence_members {
                     let limit = self.config.max_presence_members;
                     let empty = ch.subscribers.is_empty();
                     drop(entry);
@@ -132,19 +146,27 @@ impl AppHub {
                     return Err(SubscribeError::PresenceFull { limit });
                 }
                 let key = member.key.clone();
-                if roster.join(member.clone()) {
+                if roster.join(member.clone()) && cluster_data.is_none() {
                     let frame = outbound::member_added(channel, &member.user_id, &member.user_info);
                     for sub in ch.subscribers.values() {
                         sub.conn.send(frame.clone());
                     }
                     out.member_added = Some(member);
                 }
-                conn.send(outbound::subscription_succeeded(channel, &roster.subscription_data()));
+                match cluster_data.as_ref().and_then(|d| d.as_ref()) {
+                    Some(data) => conn.send(outbound::subscription_succeeded(channel, data)),
+                    None => conn.send(outbound::subscription_succeeded(channel, &roster.subscription_data())),
+                };
                 ch.subscribers.insert(conn.socket_id, Subscriber { conn: conn.clone(), member: Some(key) });
             }
-            (_, Some(roster)) => {
-                conn.send(outbound::subscription_succeeded(channel, &roster.subscription_data()));
-            }
+            (_, Some(roster)) => match cluster_data.as_ref().and_then(|d| d.as_ref()) {
+                Some(data) => {
+                    conn.send(outbound::subscription_succeeded(channel, data));
+                }
+                None => {
+                    conn.send(outbound::subscription_succeeded(channel, &roster.subscription_data()));
+                }
+            },
             (_, None) => {
                 conn.send(outbound::subscription_succeeded_empty(channel));
                 ch.subscribers.entry(conn.socket_id).or_insert_with(|| Subscriber { conn: conn.clone(), member: None });
@@ -175,7 +197,9 @@ impl AppHub {
         let mut out = Unsubscribed::default();
         if let (Some(key), Some(roster)) = (sub.member, ch.roster.as_mut()) {
             if let Some(member) = roster.leave(&key) {
-                ch.send_all(&outbound::member_removed(channel, &member.user_id), None);
+                if !self.cluster_mode {
+                    ch.send_all(&outbound::member_removed(channel, &member.user_id), None);
+                }
                 out.member_removed = Some(member);
             }
         }

@@ -20,7 +20,7 @@ use crate::config::AppConfig;
 use crate::protocol::socket_id::SocketId;
 use cache::Cache;
 use channels::Channel;
-pub use channels::{ChannelStats, SubscribeError, Subscribed, Unsubscribed};
+pub use channels::{ChannelStats, PresenceView, SubscribeError, Subscribed, Unsubscribed};
 use conn::ConnHandle;
 use users::Users;
 
@@ -31,10 +31,13 @@ pub struct AppHub {
     connections: DashMap<SocketId, ConnHandle>,
     pub users: Users,
     pub cache: Cache,
+    /// True when a cluster adapter decides membership: the hub then leaves member and
+    /// subscription-count announcements to the adapter.
+    pub cluster_mode: bool,
 }
 
 impl AppHub {
-    pub fn new(config: AppConfig) -> Self {
+    pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
         AppHub {
             config: Arc::new(config),
@@ -42,6 +45,7 @@ impl AppHub {
             connections: DashMap::new(),
             users: Users::default(),
             cache,
+            cluster_mode,
         }
     }
 
@@ -82,7 +86,7 @@ mod tests {
     }
 
     fn hub(max_members: usize) -> AppHub {
-        AppHub::new(AppConfig { max_presence_members: max_members, ..crate::config::Config::dev_app() })
+        AppHub::new(AppConfig { max_presence_members: max_members, ..crate::config::Config::dev_app() }, false)
     }
 
     #[test]
@@ -91,11 +95,11 @@ mod tests {
         let (a1, mut in1) = ConnHandle::new(SocketId::random(), 8);
         let (a2, _in2) = ConnHandle::new(SocketId::random(), 8);
         let (b, _inb) = ConnHandle::new(SocketId::random(), 8);
-        let s = hub.subscribe("presence-x", &a1, Some(member("a"))).unwrap();
+        let s = hub.subscribe("presence-x", &a1, Some(member("a")), PresenceView::Local).unwrap();
         assert!(s.occupied && s.member_added.is_some());
-        let s = hub.subscribe("presence-x", &a2, Some(member("a"))).unwrap();
+        let s = hub.subscribe("presence-x", &a2, Some(member("a")), PresenceView::Local).unwrap();
         assert!(!s.occupied && s.member_added.is_none());
-        assert_eq!(hub.subscribe("presence-x", &b, Some(member("b"))).unwrap_err(), SubscribeError::PresenceFull { limit: 1 });
+        assert_eq!(hub.subscribe("presence-x", &b, Some(member("b")), PresenceView::Local).unwrap_err(), SubscribeError::PresenceFull { limit: 1 });
         assert!(in1.frames.try_recv().unwrap().contains("subscription_succeeded"));
         assert!(in1.frames.try_recv().is_err(), "a second socket of the same user is not announced");
         assert!(hub.unsubscribe("presence-x", &a1.socket_id).unwrap().member_removed.is_none());
@@ -109,8 +113,8 @@ mod tests {
         let hub = hub(100);
         let (a, mut ina) = ConnHandle::new(SocketId::random(), 2);
         let (b, mut inb) = ConnHandle::new(SocketId::random(), 8);
-        hub.subscribe("c", &a, None).unwrap();
-        hub.subscribe("c", &b, None).unwrap();
+        hub.subscribe("c", &a, None, PresenceView::Local).unwrap();
+        hub.subscribe("c", &b, None, PresenceView::Local).unwrap();
         let frame: ByteString = "x".into();
         assert_eq!(hub.broadcast("c", &frame, Some(&b.socket_id)), 1);
         assert_eq!(hub.broadcast("c", &frame, None), 1, "a's queue of 2 is full");
