@@ -27,6 +27,19 @@ pub struct Config {
     pub connection_queue_size: usize,
     /// Largest HTTP API request body, in bytes.
     pub max_request_bytes: usize,
+    /// `local` (one node, the default) or `redis` (several nodes sharing one Redis).
+    pub adapter: AdapterKind,
+    /// Redis used by the `redis` adapter.
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel of this cluster, so clusters can share a Redis.
+    pub prefix: String,
+    /// Seconds without a heartbeat after which a node counts as dead and its sockets'
+    /// memberships are removed cluster-wide.
+    pub node_timeout: u64,
+    /// Milliseconds a single Redis command may take before the node treats Redis as down.
+    pub redis_timeout_ms: u64,
+    /// Answer `/ready` with 503 while the cluster adapter cannot reach Redis.
+    pub ready_requires_adapter: bool,
     /// Seconds a webhook request may take before it counts as failed.
     pub webhook_timeout: u64,
     /// Seconds after which a failing webhook stops being retried and is dropped.
@@ -41,6 +54,14 @@ pub struct Config {
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,herald::http=debug`.
     pub log: String,
     pub apps: Vec<AppConfig>,
+}
+
+/// Which adapter connects this node to the others.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    Local,
+    Redis,
 }
 
 /// One application: credentials, switches and limits.
@@ -109,6 +130,12 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             connection_queue_size: 1024,
             max_request_bytes: 1024 * 1024,
+            adapter: AdapterKind::Local,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            prefix: "herald".into(),
+            node_timeout: 30,
+            redis_timeout_ms: 2000,
+            ready_requires_adapter: false,
             webhook_timeout: 5,
             webhook_retry_horizon: 300,
             webhook_leave_delay_ms: 3000,
@@ -206,6 +233,18 @@ impl Config {
         }
         if self.max_message_bytes < 1024 {
             return fail("`max_message_bytes` must be at least 1024".into());
+        }
+        if self.adapter == AdapterKind::Redis {
+            match url::Url::parse(&self.redis_url) {
+                Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix") => {}
+                _ => return fail(format!("`redis_url` = \"{}\" is not a Redis URL; use e.g. redis://127.0.0.1:6379 (HERALD_REDIS_URL)", self.redis_url)),
+            }
+            if self.prefix.is_empty() || self.prefix.contains(char::is_whitespace) {
+                return fail("`prefix` must be a non-empty word without spaces (HERALD_PREFIX)".into());
+            }
+            if self.node_timeout < 3 {
+                return fail("`node_timeout` must be at least 3 seconds (nodes heartbeat every third of it)".into());
+            }
         }
         let mut ids = HashSet::new();
         let mut keys = HashSet::new();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapter::local::LocalAdapter;
-use crate::config::Config;
+use crate::adapter::redis::RedisAdapter;
+use crate::config::{AdapterKind, Config};
 use crate::protocol::close_code;
 use crate::state::{Shared, State};
 use crate::webhooks::WebhookEvent;
@@ -22,7 +23,15 @@ impl Server {
     /// Builds the shared state and binds `host:port` (port 0 picks a free port).
     /// Must be called inside an actix system (`actix_web::rt::System`).
     pub fn bind(config: Config) -> std::io::Result<Server> {
-        let state = Shared::new(config, Arc::new(LocalAdapter), false);
+        let state = match config.adapter {
+            AdapterKind::Local => Shared::new(config, Arc::new(LocalAdapter), false),
+            AdapterKind::Redis => {
+                let adapter = RedisAdapter::new(&config).map_err(std::io::Error::other)?;
+                let state = Shared::new(config, adapter.clone(), true);
+                adapter.start(&state);
+                state
+            }
+        };
         let data = web::Data::new(state.clone());
         let workers = match state.config.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -60,6 +60,11 @@ pub trait Adapter: Send + Sync + 'static {
     /// The distinct user ids in a presence channel, cluster-wide.
     async fn presence_users(&self, app: &AppHub, channel: &str) -> Vec<String>;
 
+    /// Remembers the last event of a cache channel on every node.
+    async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: ByteString) {
+        app.cache.store(channel, data, frame);
+    }
+
     /// Closes every socket signed in as `user_id`, on every node, with 4009.
     async fn terminate_user(&self, app: &AppHub, user_id: &str);
 

@@ -73,6 +73,8 @@ pub async fn show(
             "subscription_count" => {
                 out.insert("subscription_count".into(), stats.subscription_count.into());
             }
+            // Always returned; accepted so clients that ask for it explicitly are not refused.
+            "occupied" => {}
             "cache" if ChannelType::of(&channel).cache => {
                 let cached = app.cache.info(&channel).map(|(data, ttl)| serde_json::json!({ "data": data, "ttl": ttl }));
                 out.insert("cache".into(), cached.unwrap_or(Value::Null));

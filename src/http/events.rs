@@ -170,7 +170,7 @@ async fn publish(state: &State, app: &AppHub, event: &Event) {
     for channel in &event.channels {
         let frame = outbound::event(&event.name, Some(channel), &event.data, None);
         if ChannelType::of(channel).cache {
-            app.cache.store(channel, &event.data, frame.clone());
+            state.adapter.store_cache(app, channel, &event.data, frame.clone()).await;
         }
         state.adapter.publish(app, channel, frame, event.except).await;
     }

@@ -10,12 +10,14 @@ pub async fn up() -> HttpResponse {
 
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
     let shutting_down = state.is_shutting_down();
+    let adapter_ok = state.adapter.is_healthy() || !state.config.ready_requires_adapter;
+    let ready = !shutting_down && adapter_ok;
     let body = serde_json::json!({
-        "ready": !shutting_down,
+        "ready": ready,
         "shutting_down": shutting_down,
         "adapter": state.adapter.status(),
     });
-    if shutting_down {
+    if !ready {
         HttpResponse::ServiceUnavailable().json(body)
     } else {
         HttpResponse::Ok().json(body)

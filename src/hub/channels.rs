@@ -146,10 +146,12 @@ impl AppHub {
                     return Err(SubscribeError::PresenceFull { limit });
                 }
                 let key = member.key.clone();
-                if roster.join(member.clone()) && cluster_data.is_none() {
-                    let frame = outbound::member_added(channel, &member.user_id, &member.user_info);
-                    for sub in ch.subscribers.values() {
-                        sub.conn.send(frame.clone());
+                if roster.join(member.clone()) {
+                    if cluster_data.is_none() {
+                        let frame = outbound::member_added(channel, &member.user_id, &member.user_info);
+                        for sub in ch.subscribers.values() {
+                            sub.conn.send(frame.clone());
+                        }
                     }
                     out.member_added = Some(member);
                 }
@@ -261,6 +263,20 @@ impl AppHub {
             .iter()
             .filter(|e| e.key().starts_with(prefix) && !e.value().subscribers.is_empty())
             .map(|e| (e.key().to_string(), e.value().stats()))
+            .collect()
+    }
+
+    /// This node's share of the cluster state: each channel's local subscriber count and,
+    /// on presence channels, each member with its local socket count. Used to resynchronise
+    /// a cluster after an outage.
+    pub fn local_channels(&self) -> Vec<(String, usize, Vec<(Member, u32)>)> {
+        self.channels
+            .iter()
+            .filter(|e| !e.value().subscribers.is_empty())
+            .map(|e| {
+                let members = e.value().roster.as_ref().map(|r| r.members_with_sockets().map(|(m, n)| (m.clone(), n)).collect()).unwrap_or_default();
+                (e.key().to_string(), e.value().subscribers.len(), members)
+            })
             .collect()
     }
 

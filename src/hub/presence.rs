@@ -65,6 +65,11 @@ impl Roster {
         serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": self.members.len() } })
     }
 
+    /// Each member with the number of this node's sockets it has in the channel.
+    pub fn members_with_sockets(&self) -> impl Iterator<Item = (&Member, u32)> {
+        self.members.values().map(|(m, n)| (m, *n))
+    }
+
     pub fn user_ids(&self) -> impl Iterator<Item = &str> {
         self.members.keys().map(String::as_str)
     }

@@ -46,6 +46,11 @@ impl Users {
         went_offline
     }
 
+    /// Every signed-in user on this node with its socket count.
+    pub fn socket_counts(&self) -> Vec<(String, usize)> {
+        self.sockets.iter().map(|e| (e.key().clone(), e.value().len())).collect()
+    }
+
     pub fn is_online(&self, user_id: &str) -> bool {
         self.sockets.get(user_id).is_some_and(|v| !v.is_empty())
     }

@@ -53,7 +53,8 @@ pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mu
         let next = state.next_deadline();
         tokio::select! {
             command = rx.recv() => match command {
-                Some(Command::Event { app_id, event }) => state.accept(app_id, event),
+                Some(Command::Event { app_id, event, hold: true }) => state.accept(app_id, event),
+                Some(Command::Event { app_id, event, hold: false }) => state.batch(app_id, event),
                 Some(Command::Flush(done)) => {
                     state.release_all();
                     flush_waiters.push(done);

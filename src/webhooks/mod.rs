@@ -23,7 +23,8 @@ pub use event::WebhookEvent;
 
 /// What the dispatcher receives.
 pub(crate) enum Command {
-    Event { app_id: Arc<str>, event: WebhookEvent },
+    /// `hold`: apply the leave delay and cancellation (false when the caller already did).
+    Event { app_id: Arc<str>, event: WebhookEvent, hold: bool },
     /// Send everything held back now and report when all deliveries have finished.
     Flush(oneshot::Sender<()>),
 }
@@ -52,11 +53,21 @@ impl Webhooks {
 
     /// Queues an event for `app` if the app has webhook targets. Never waits.
     pub fn emit(&self, app: &AppConfig, event: WebhookEvent) {
+        self.enqueue(app, event, true);
+    }
+
+    /// Like [`Webhooks::emit`], for a leave whose delay and cancellation were already applied
+    /// elsewhere (the cluster adapter holds leaves in Redis so any node can cancel them).
+    pub fn emit_released(&self, app: &AppConfig, event: WebhookEvent) {
+        self.enqueue(app, event, false);
+    }
+
+    fn enqueue(&self, app: &AppConfig, event: WebhookEvent, hold: bool) {
         if app.webhooks.is_empty() {
             return;
         }
         let name = event.name();
-        if self.tx.try_send(Command::Event { app_id: Arc::from(app.id.as_str()), event }).is_err() {
+        if self.tx.try_send(Command::Event { app_id: Arc::from(app.id.as_str()), event, hold }).is_err() {
             tracing::warn!(app = %app.id, event = name, "webhook event dropped: the webhook queue is full");
         }
     }
