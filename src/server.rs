@@ -81,7 +81,8 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
         }
     }
     let grace = Duration::from_secs(state.config.shutdown_grace_period);
-    let drained = tokio::time::timeout(grace, async {
+    let deadline = tokio::time::Instant::now() + grace;
+    let drained = tokio::time::timeout_at(deadline, async {
         while state.apps().any(|a| a.connection_count() > 0) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -91,7 +92,8 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
         tracing::warn!("grace period ended with sockets still open; stopping anyway");
     }
     // Leaves caused by the shutdown are sent now rather than after the leave delay.
-    state.webhooks.flush(grace).await;
+    state.adapter.drain().await;
+    state.webhooks.flush(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
     handle.stop(true).await;
 }
 

@@ -68,6 +68,10 @@ pub trait Adapter: Send + Sync + 'static {
     /// Closes every socket signed in as `user_id`, on every node, with 4009.
     async fn terminate_user(&self, app: &AppHub, user_id: &str);
 
+    /// Called once on graceful shutdown after the node's sockets closed: sends anything held
+    /// back and removes the node from the cluster.
+    async fn drain(&self) {}
+
     /// Short state for `/ready` and logs, e.g. `{"kind":"redis","connected":true}`.
     fn status(&self) -> serde_json::Value;
 

@@ -18,6 +18,9 @@ pub async fn run(adapter: Arc<RedisAdapter>, state: Weak<Shared>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
+        if state.is_shutting_down() {
+            return; // drain() takes the node out of the cluster
+        }
         let Some(added) = adapter.heartbeat().await else { continue };
         if registered && added == 1 {
             tracing::warn!(node = %adapter.node_id, "this node was declared dead by the cluster; rebuilding its state");
@@ -85,6 +88,15 @@ impl RedisAdapter {
             tracing::warn!(dead_node = %node, changes = flat.len(), "a cluster node stopped heartbeating; removed its sockets' state");
             self.announce(state, changes(flat)).await;
         }
+    }
+
+    /// Removes this node from the live set and undoes its remaining contributions.
+    pub(super) async fn leave_cluster(&self, state: &State) {
+        let mut conn = self.conn.clone();
+        let (key, node) = (format!("{}:nodes", self.prefix), self.node_id.clone());
+        self.run("leave", async move { redis::cmd("ZREM").arg(key).arg(node).query_async::<i64>(&mut conn).await }).await;
+        let flat = self.cleanup(&self.node_id.clone()).await;
+        self.announce(state, changes(flat)).await;
     }
 
     /// Runs the cleanup script for `node` (any node's, including this one's).

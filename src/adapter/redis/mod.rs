@@ -62,6 +62,8 @@ pub struct RedisAdapter {
     state: OnceLock<Weak<Shared>>,
     /// A weak handle to this adapter, for work spawned from `&self` methods.
     me: Weak<RedisAdapter>,
+    /// Leave webhooks waiting out their delay: id → (held key, app, event). Drained at shutdown.
+    held: DashMap<u64, (String, Arc<crate::config::AppConfig>, WebhookEvent)>,
 }
 
 impl RedisAdapter {
@@ -91,6 +93,7 @@ impl RedisAdapter {
             counts: DashMap::new(),
             state: OnceLock::new(),
             me: me.clone(),
+            held: DashMap::new(),
         }))
     }
 
@@ -201,19 +204,27 @@ impl RedisAdapter {
 
     /// After the leave delay, sends the held webhook unless a join on any node cancelled it.
     fn release_later(self: &Arc<Self>, app: &AppHub, held_key: String, event: WebhookEvent) {
-        let (adapter, config) = (self.clone(), app.config.clone());
+        let id = rand::random::<u64>();
+        self.held.insert(id, (held_key, app.config.clone(), event));
+        let adapter = self.clone();
         let delay = Duration::from_millis(self.leave_delay_ms);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let mut conn = adapter.conn.clone();
-            let deleted = adapter.run("release", async move { redis::cmd("DEL").arg(held_key).query_async::<i64>(&mut conn).await }).await;
-            // If Redis is unreachable, send it rather than lose it.
-            if deleted != Some(0) {
-                if let Some(state) = adapter.state() {
-                    state.webhooks.emit_released(&config, event);
-                }
-            }
+            adapter.release(id).await;
         });
+    }
+
+    /// Sends held webhook `id` if its key still exists (no join cancelled it). If Redis is
+    /// unreachable it is sent rather than lost.
+    async fn release(&self, id: u64) {
+        let Some((_, (key, config, event))) = self.held.remove(&id) else { return };
+        let mut conn = self.conn.clone();
+        let deleted = self.run("release", async move { redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await }).await;
+        if deleted != Some(0) {
+            if let Some(state) = self.state() {
+                state.webhooks.emit_released(&config, event);
+            }
+        }
     }
 
     fn arc(&self) -> Option<Arc<RedisAdapter>> {
@@ -434,6 +445,18 @@ impl Adapter for RedisAdapter {
             conn.close(close_code::TERMINATED_BY_APP);
         }
         self.send_bus(&app.config.id, BusBody::Terminate { user: user_id.to_string() }).await;
+    }
+
+    async fn drain(&self) {
+        let ids: Vec<u64> = self.held.iter().map(|e| *e.key()).collect();
+        for id in ids {
+            self.release(id).await;
+        }
+        // Whatever this node still contributes (sockets that did not close in time) is undone
+        // now rather than after node_timeout, and the node leaves the live set.
+        if let Some(state) = self.state() {
+            self.leave_cluster(&state).await;
+        }
     }
 
     fn status(&self) -> Value {
