@@ -317,14 +317,19 @@ impl Config {
 }
 
 /// Maps `HERALD_FOO_BAR=value` onto the top-level key `foo_bar`. `HERALD_APPS` takes a JSON
-/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET` define a single app.
+/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET` define a single app. Other
+/// `HERALD_*` variables (tooling such as `HERALD_BIN`, or `HERALD_LOG_FILTER`) are not
+/// configuration keys and are left alone.
 fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    let known = match toml::Value::try_from(Config::default()) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect::<HashSet<String>>(),
+        _ => HashSet::new(),
+    };
     let mut single_app = toml::Table::new();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("HERALD_") else { continue };
         let key = rest.to_ascii_lowercase();
         match key.as_str() {
-            "config" => {}
             "apps" => {
                 let json: serde_json::Value = serde_json::from_str(&value)
                     .map_err(|e| ConfigError(format!("HERALD_APPS must be a JSON array of app objects: {e}")))?;
@@ -335,9 +340,17 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
             "app_id" | "app_key" | "app_secret" => {
                 single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
             }
-            _ => {
-                table.insert(key, scalar(&value));
+            _ if known.contains(&key) => {
+                let parsed = if key == "redis_url" || key == "prefix" || key == "host" || key == "log" {
+                    toml::Value::String(value)
+                } else {
+                    scalar(&value)
+                };
+                table.insert(key, parsed);
             }
+            // Read by main.rs / test tooling, not configuration keys.
+            "config" | "log_filter" | "bin" => {}
+            _ => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
         }
     }
     if !single_app.is_empty() {
@@ -389,7 +402,7 @@ mod tests {
 
     #[test]
     fn env_overrides_file() {
-        let c = load_str("port = 7000\n", &[("HERALD_PORT", "7100"), ("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "s")]).unwrap();
+        let c = load_str("port = 7000\n", &[("HERALD_BIN", "/x"), ("HERALD_LOG_FILTER", "debug"), ("HERALD_PORT", "7100"), ("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "s")]).unwrap();
         assert_eq!(c.port, 7100);
         assert_eq!(c.apps[0].key, "k");
         let c = load_str("", &[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b","client_events":true}]"#)]).unwrap();

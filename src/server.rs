@@ -94,7 +94,9 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     // Leaves caused by the shutdown are sent now rather than after the leave delay.
     state.adapter.drain().await;
     state.webhooks.flush(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
-    handle.stop(true).await;
+    // Sockets that did not close in time (peers that stopped reading) are cut now rather than
+    // after a second full grace period inside actix.
+    handle.stop(drained.is_ok()).await;
 }
 
 /// Periodic work that belongs to no single connection: held-back `subscription_count`

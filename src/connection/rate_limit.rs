@@ -1,26 +1,28 @@
-//! A per-connection fixed-window limiter for client events.
+//! A per-connection sliding-window limiter for client events: at most `per_second` events in
+//! any one-second span (a fixed window would let twice that through around its boundary).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub struct RateLimiter {
     per_second: u32,
-    window_start: Instant,
-    used: u32,
+    /// Times of the accepted events within the last second; allocated on first use, so
+    /// sockets that never send client events pay nothing.
+    recent: VecDeque<Instant>,
 }
 
 impl RateLimiter {
     pub fn new(per_second: u32) -> Self {
-        RateLimiter { per_second, window_start: Instant::now(), used: 0 }
+        RateLimiter { per_second, recent: VecDeque::new() }
     }
 
-    /// Counts one event at `now`; false when the current one-second window is exhausted.
+    /// Counts one event at `now`; false when `per_second` events were accepted in the last second.
     pub fn allow(&mut self, now: Instant) -> bool {
-        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.used = 0;
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            self.recent.pop_front();
         }
-        if self.used < self.per_second {
-            self.used += 1;
+        if self.recent.len() < self.per_second as usize {
+            self.recent.push_back(now);
             true
         } else {
             false
@@ -33,13 +35,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ten_per_second_then_refuse_until_the_window_moves() {
+    fn ten_in_any_second() {
         let mut l = RateLimiter::new(10);
         let start = Instant::now();
-        for _ in 0..10 {
-            assert!(l.allow(start));
+        for i in 0..10 {
+            assert!(l.allow(start + Duration::from_millis(900 + i)), "event {i}");
         }
-        assert!(!l.allow(start + Duration::from_millis(999)));
-        assert!(l.allow(start + Duration::from_millis(1000)));
+        // A fixed window starting at `start` would reset at 1000 ms and let ten more through.
+        assert!(!l.allow(start + Duration::from_millis(1000)));
+        assert!(!l.allow(start + Duration::from_millis(1899)));
+        assert!(l.allow(start + Duration::from_millis(1900)));
     }
 }

@@ -71,8 +71,20 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                 }
                 frame = inbox.frames.recv() => {
                     let Some(frame) = frame else { break };
-                    if session.text(frame).await.is_err() {
-                        break;
+                    // A peer that stops reading makes this send wait. Meanwhile a close request
+                    // (slow consumer, terminate, shutdown) or the liveness deadline still ends
+                    // the connection, so a stalled reader cannot pin its task and state.
+                    let stalled_after = last_activity + activity_timeout + pong_timeout;
+                    tokio::select! {
+                        sent = session.text(frame) => if sent.is_err() { break },
+                        code = inbox.control.closed() => {
+                            close_code = Some(code);
+                            break;
+                        }
+                        _ = sleep_until(stalled_after) => {
+                            close_code = Some(close_code::PONG_TIMEOUT);
+                            break;
+                        }
                     }
                 }
                 message = stream.recv() => {

@@ -41,7 +41,7 @@ impl Cache {
     pub fn info(&self, channel: &str) -> Option<(String, u64)> {
         let entry = self.entries.get(channel)?;
         let age = entry.stored.elapsed();
-        (age < self.ttl).then(|| (entry.data.clone(), (self.ttl - age).as_secs()))
+        (age < self.ttl).then(|| (entry.data.clone(), (self.ttl - age).as_secs_f64().ceil() as u64))
     }
 
     /// True the first time a miss is seen on `channel` since it was last filled.

@@ -42,6 +42,8 @@ pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mu
     let client = reqwest::Client::builder()
         .connect_timeout(settings.timeout)
         .pool_idle_timeout(Duration::from_secs(60))
+        // PHP's library reads `X-Pusher-Key` with exactly this capitalisation.
+        .http1_title_case_headers()
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client builds with static settings");

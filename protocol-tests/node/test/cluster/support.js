@@ -1,0 +1,1035 @@
+// Support for the multi-process cluster tests (issue 4): a private redis-server per test file,
+// N herald nodes with `adapter = "redis"`, pusher-js clients and `pusher` server-library clients
+// pointed at chosen nodes, a TCP round-robin load balancer, a webhook receiver, and waiting
+// helpers that always reject after a bounded time.
+//
+// This module registers no tests and has no side effects on import (`node --test test/` loads
+// every .js file under test/, this one included).
+//
+// Tests never touch the machine's Redis (6379): every file starts its own redis-server on a
+// spare port with persistence off, so a restart comes back empty.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Pusher from 'pusher-js';
+import PusherServer from 'pusher';
+
+export { Pusher, PusherServer };
+
+const here = dirname(fileURLToPath(import.meta.url));
+// test/cluster -> protocol-tests/node; the binary is ../../target/debug/herald from there.
+const PACKAGE_DIR = resolve(here, '..', '..');
+export const HERALD_BIN = process.env.HERALD_BIN
+  ? resolve(process.env.HERALD_BIN)
+  : resolve(PACKAGE_DIR, '../../target/debug/herald');
+export const REDIS_SERVER = process.env.REDIS_SERVER_BIN || 'redis-server';
+
+export const HOST = '127.0.0.1';
+const NODE_READY_DEADLINE_MS = 15_000;
+const REDIS_READY_DEADLINE_MS = 5_000;
+const LOG_LIMIT = 400_000;
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+// ---------------------------------------------------------------------------------------------
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let counter = 0;
+/** A channel/user name no other test in this process uses. */
+export function unique(prefix) {
+  counter += 1;
+  return `${prefix}${counter}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Credentials for an app table; `extra` adds per-app keys (limits, webhooks, …). */
+export function defineApp(extra = {}) {
+  return {
+    id: String(400000 + Math.floor(Math.random() * 500000)),
+    key: `cluster-key-${randomBytes(4).toString('hex')}`,
+    secret: `cluster-secret-${randomBytes(8).toString('hex')}`,
+    client_events: true,
+    ...extra,
+  };
+}
+
+function bindOn(emitter, event, fn) {
+  if (typeof emitter.bind === 'function' && typeof emitter.unbind === 'function') {
+    emitter.bind(event, fn);
+    return () => emitter.unbind(event, fn);
+  }
+  emitter.on(event, fn);
+  return () => emitter.off(event, fn);
+}
+
+/**
+ * The next `event` on `emitter` (pusher-js object or EventEmitter) accepted by `filter`;
+ * rejects after `timeout` ms. The promise has cancel().
+ */
+export function waitFor(emitter, event, { timeout = 5000, filter = () => true, what } = {}) {
+  let cancel = () => {};
+  const promise = new Promise((resolvePromise, reject) => {
+    let unbind = () => {};
+    const timer = setTimeout(() => {
+      unbind();
+      reject(new Error(`timed out after ${timeout} ms waiting for ${what ?? `'${event}'`}`));
+    }, timeout);
+    cancel = () => {
+      clearTimeout(timer);
+      unbind();
+    };
+    unbind = bindOn(emitter, event, (...args) => {
+      let ok;
+      try {
+        ok = filter(...args);
+      } catch {
+        ok = false;
+      }
+      if (!ok) return;
+      clearTimeout(timer);
+      unbind();
+      resolvePromise(args[0]);
+    });
+  });
+  promise.cancel = cancel;
+  return promise;
+}
+
+/** Polls `fn` until it returns a truthy value; rejects at the deadline with the last value seen. */
+export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const shown = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value: ${shown}`);
+    }
+    await delay(interval);
+  }
+}
+
+/** Like pollUntil, but `check` throws (an assertion) until the state is right; returns its value. */
+export async function eventually(check, { timeout = 5000, interval = 100, what = 'the expected state' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) {
+        e.message = `still failing after ${timeout} ms (${what}): ${e.message}`;
+        throw e;
+      }
+    }
+    await delay(interval);
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (chosen by the kernel, closed again before returning). */
+export function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
+function exitedPromise(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+}
+
+function isRunning(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Sends `signal`, waits for the exit, escalates to SIGKILL after `killAfterMs`. */
+async function stopChild(child, signal = 'SIGTERM', killAfterMs = 5000) {
+  if (!isRunning(child)) return exitedPromise(child);
+  const exited = exitedPromise(child);
+  const t = setTimeout(() => isRunning(child) && child.kill('SIGKILL'), killAfterMs);
+  child.kill(signal);
+  const result = await exited;
+  clearTimeout(t);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal RESP client (one command per TCP connection): PING, SCAN, ZRANGE, HGETALL…
+// ---------------------------------------------------------------------------------------------
+
+function encodeCommand(args) {
+  const parts = [`*${args.length}\r\n`];
+  for (const a of args) {
+    const s = String(a);
+    parts.push(`$${Buffer.byteLength(s)}\r\n${s}\r\n`);
+  }
+  return parts.join('');
+}
+
+/** Parses one RESP value at `off`; returns [value, nextOffset] or null if incomplete. */
+function parseResp(buf, off = 0) {
+  if (off >= buf.length) return null;
+  const lineEnd = buf.indexOf('\r\n', off);
+  if (lineEnd < 0) return null;
+  const type = String.fromCharCode(buf[off]);
+  const line = buf.toString('utf8', off + 1, lineEnd);
+  const after = lineEnd + 2;
+  switch (type) {
+    case '+':
+      return [line, after];
+    case '-':
+      return [new Error(`redis: ${line}`), after];
+    case ':':
+      return [Number(line), after];
+    case '$': {
+      const len = Number(line);
+      if (len < 0) return [null, after];
+      if (buf.length < after + len + 2) return null;
+      return [buf.toString('utf8', after, after + len), after + len + 2];
+    }
+    case '*': {
+      const n = Number(line);
+      if (n < 0) return [null, after];
+      const out = [];
+      let at = after;
+      for (let i = 0; i < n; i += 1) {
+        const r = parseResp(buf, at);
+        if (!r) return null;
+        out.push(r[0]);
+        at = r[1];
+      }
+      return [out, at];
+    }
+    default:
+      throw new Error(`redis: unexpected reply type ${JSON.stringify(type)}`);
+  }
+}
+
+/** Sends one command to the Redis on `port`; resolves with the reply (errors reject). */
+export function redisCommand(port, args, timeout = 2000) {
+  return new Promise((resolvePromise, reject) => {
+    const socket = net.connect({ host: HOST, port });
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`redis ${args[0]}: no reply within ${timeout} ms`));
+    }, timeout);
+    socket.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on('connect', () => socket.write(encodeCommand(args)));
+    socket.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      const r = parseResp(buf);
+      if (!r) return;
+      clearTimeout(timer);
+      socket.end();
+      if (r[0] instanceof Error) reject(r[0]);
+      else resolvePromise(r[0]);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// redis-server
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Starts a private redis-server on a spare port (no RDB, no AOF, 127.0.0.1 only).
+ * Returns { port, url, running, stop(signal), start(), command(...args), keys(), output() }.
+ * stop() + start() restarts it on the same port, empty.
+ */
+export async function startRedis() {
+  let port = await freePort();
+  let child;
+  let out = '';
+  const launch = async () => {
+    child = spawn(REDIS_SERVER, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', HOST], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const spawnError = new Promise((_, reject) => child.once('error', (e) => reject(new Error(`cannot start ${REDIS_SERVER}: ${e.message} (install redis-server or set REDIS_SERVER_BIN)`))));
+    spawnError.catch(() => {});
+    const keep = (c) => {
+      out += c.toString();
+      if (out.length > LOG_LIMIT) out = out.slice(-LOG_LIMIT / 2);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const deadline = Date.now() + REDIS_READY_DEADLINE_MS;
+    for (;;) {
+      if (!isRunning(child)) throw new Error(`redis-server exited during start-up:\n${out}`);
+      try {
+        const reply = await Promise.race([redisCommand(port, ['PING'], 500), spawnError]);
+        if (reply === 'PONG') return;
+      } catch (e) {
+        if (/cannot start/.test(e.message)) throw e;
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`redis-server on port ${port} did not answer PING within ${REDIS_READY_DEADLINE_MS} ms:\n${out}`);
+      }
+      await delay(30);
+    }
+  };
+  // The port could be taken between freePort() and the bind: try a few.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await launch();
+      break;
+    } catch (e) {
+      if (attempt >= 2 || !/Address already in use|exited during start-up/.test(e.message)) throw e;
+      port = await freePort();
+    }
+  }
+  const redis = {
+    get port() {
+      return port;
+    },
+    get url() {
+      return `redis://${HOST}:${port}`;
+    },
+    get running() {
+      return child && isRunning(child);
+    },
+    output: () => out,
+    /** Stops the server (SIGKILL by default: an abrupt outage). Nothing is saved. */
+    async stop(signal = 'SIGKILL') {
+      await stopChild(child, signal, 3000);
+    },
+    /** Starts it again on the same port (empty, since nothing was persisted). */
+    async start() {
+      if (redis.running) return;
+      await launch();
+    },
+    command: (...args) => redisCommand(port, args),
+    /** Every key in the server (SCAN, so it is safe on a busy server). */
+    async keys() {
+      const all = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await redisCommand(port, ['SCAN', cursor, 'COUNT', '1000']);
+        all.push(...batch);
+        cursor = next;
+      } while (cursor !== '0');
+      return all;
+    },
+  };
+  return redis;
+}
+
+// ---------------------------------------------------------------------------------------------
+// herald nodes
+// ---------------------------------------------------------------------------------------------
+
+function tomlValue(v) {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new Error(`TOML writer: only integers are used, got ${v}`);
+    return String(v);
+  }
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)} = ${tomlValue(x)}`).join(', ')} }`;
+  throw new Error(`TOML writer: unsupported value ${v}`);
+}
+
+/** Top-level scalars, then one [[apps]] table per app with its [[apps.webhooks]]. */
+function toToml(top, apps) {
+  const lines = [];
+  for (const [k, v] of Object.entries(top)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
+  for (const app of apps) {
+    const { webhooks = [], ...fields } = app;
+    lines.push('', '[[apps]]');
+    for (const [k, v] of Object.entries(fields)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
+    for (const hook of webhooks) {
+      lines.push('', '[[apps.webhooks]]');
+      for (const [k, v] of Object.entries(hook)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** herald maps every HERALD_* variable onto a config key: keep them all out of the child. */
+function childEnv() {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
+  return { ...env, NO_COLOR: '1' };
+}
+
+async function fetchJson(url, timeout = 2000) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeout) });
+  const text = await res.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body };
+}
+
+/** Starts one herald process and waits for `/ready` to report the Redis adapter connected. */
+async function startNode({ name, top, apps, dir }) {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    const port = await freePort();
+    const config = { ...top, port };
+    const file = join(dir, `${name}-${attempt}.toml`);
+    writeFileSync(file, toToml(config, apps));
+    const child = spawn(HERALD_BIN, ['--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
+    let out = '';
+    const keep = (c) => {
+      out += c.toString();
+      if (out.length > LOG_LIMIT) out = out.slice(-LOG_LIMIT / 2);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const exited = exitedPromise(child);
+    const node = {
+      name,
+      port,
+      config,
+      configFile: file,
+      child,
+      exited,
+      url: `http://${HOST}:${port}`,
+      output: () => out,
+      get alive() {
+        return isRunning(child);
+      },
+      /** GET /ready as { status, body }. */
+      ready: () => fetchJson(`http://${HOST}:${port}/ready`),
+      nodeId: undefined,
+      /** SIGKILL: no goodbye to the cluster at all. */
+      async kill() {
+        return stopChild(child, 'SIGKILL', 1000);
+      },
+      /** SIGTERM: graceful shutdown (4200 to clients); resolves with the exit status. */
+      async terminate(killAfterMs = 10_000) {
+        return stopChild(child, 'SIGTERM', killAfterMs);
+      },
+    };
+    try {
+      const deadline = Date.now() + NODE_READY_DEADLINE_MS;
+      let last;
+      for (;;) {
+        if (!isRunning(child)) throw new Error(`herald ${name} exited during start-up (code ${child.exitCode}, signal ${child.signalCode}):\n${out}`);
+        try {
+          last = await fetchJson(`${node.url}/ready`, 500);
+          if (last.body?.adapter?.kind === 'redis' && last.body.adapter.connected === true && last.body.ready === true) {
+            node.nodeId = last.body.adapter.node;
+            return node;
+          }
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) {
+          throw new Error(`herald ${name} did not report its Redis adapter connected on GET /ready within ${NODE_READY_DEADLINE_MS} ms (last: ${JSON.stringify(last)}):\n${out}`);
+        }
+        await delay(50);
+      }
+    } catch (e) {
+      lastError = e;
+      await stopChild(child, 'SIGKILL', 1000);
+      if (/cannot listen|address already in use|Address in use/i.test(out)) continue;
+      throw e;
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * Starts a cluster of `nodes` herald processes sharing one Redis.
+ *
+ * options.nodes    — how many nodes (default 2)
+ * options.apps     — app tables (defineApp()), each may carry `webhooks: [{ url, … }]`
+ * options.config   — top-level keys for every node (override the cluster defaults below)
+ * options.perNode  — array of extra top-level keys per node index
+ * options.redis    — an existing startRedis() (not stopped by cluster.stop()); else its own
+ * options.prefix   — the cluster prefix (random by default)
+ */
+export async function startCluster({ nodes: count = 2, apps = [defineApp()], config = {}, perNode = [], redis, prefix } = {}) {
+  if (!existsSync(HERALD_BIN)) {
+    throw new Error(`herald binary not found at ${HERALD_BIN}: run \`cargo build\` in /work/main first (or set HERALD_BIN)`);
+  }
+  const ownRedis = !redis;
+  redis = redis ?? (await startRedis());
+  prefix = prefix ?? `herald-test-${randomBytes(5).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'herald-cluster-'));
+  const top = {
+    host: HOST,
+    log: 'info',
+    adapter: 'redis',
+    redis_url: redis.url,
+    prefix,
+    node_timeout: 3,
+    redis_timeout_ms: 500,
+    shutdown_grace_period: 2,
+    webhook_leave_delay_ms: 300,
+    webhook_batch_ms: 20,
+    webhook_timeout: 2,
+    webhook_retry_horizon: 10,
+    ...config,
+  };
+  const cluster = {
+    redis,
+    prefix,
+    apps,
+    app: apps[0],
+    nodes: [],
+    dir,
+    clients: new Set(),
+    fayeSockets: new Set(),
+    extra: [],
+  };
+  try {
+    cluster.nodes = await Promise.all(
+      Array.from({ length: count }, (_, i) => startNode({ name: `node${i}`, top: { ...top, ...(perNode[i] || {}) }, apps, dir })),
+    );
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    if (ownRedis) await redis.stop();
+    throw e;
+  }
+
+  /** The `pusher` server library pointed at `node` (a node object or an index). */
+  cluster.api = (node, app = cluster.app) => {
+    const n = typeof node === 'number' ? cluster.nodes[node] : node;
+    return new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: HOST, port: String(n.port), useTLS: false, timeout: 5000 });
+  };
+
+  /** GET through the library's signed request; resolves with the parsed JSON body. */
+  cluster.get = async (node, path, params = {}, app = cluster.app) => {
+    const res = await cluster.api(node, app).get({ path, params });
+    return res.json();
+  };
+
+  /**
+   * A pusher-js client on `node` (index, node object, or { port } such as a proxy).
+   * opts.app       — app credentials (default: the first app)
+   * opts.user      — user_data for signin() ({ id, user_info, watchlist })
+   * opts.presence  — presence channel_data ({ user_id, user_info }); without it the signed-in
+   *                  user is the member
+   * opts.pusher    — extra pusher-js options
+   */
+  cluster.client = (node, opts = {}) => {
+    const target = typeof node === 'number' ? cluster.nodes[node] : node;
+    const app = opts.app ?? cluster.app;
+    const signer = new PusherServer({ appId: app.id, key: app.key, secret: app.secret });
+    const channelAuth = ({ socketId, channelName }, callback) => {
+      try {
+        const data = channelName.startsWith('presence-') ? opts.presence : undefined;
+        callback(null, signer.authorizeChannel(socketId, channelName, data));
+      } catch (e) {
+        callback(e, null);
+      }
+    };
+    const userAuth = ({ socketId }, callback) => {
+      if (!opts.user) return callback(new Error('this test client has no user'), null);
+      try {
+        callback(null, signer.authenticateUser(socketId, opts.user));
+      } catch (e) {
+        callback(e, null);
+      }
+    };
+    const client = new Pusher(app.key, {
+      cluster: 'local',
+      wsHost: HOST,
+      wsPort: target.port,
+      forceTLS: false,
+      enabledTransports: ['ws'],
+      disableStats: true,
+      channelAuthorization: { customHandler: channelAuth },
+      userAuthentication: { customHandler: userAuth },
+      ...(opts.pusher || {}),
+    });
+    client.inbox = new Inbox(client);
+    client.label = opts.label ?? `${opts.user?.id ?? opts.presence?.user_id ?? 'anon'}@${target.name ?? target.port}`;
+    cluster.clients.add(client);
+    // pusher-js (Node) closes its faye socket again after the server closed it, which starts
+    // faye's 30 s close timer and would keep the test process alive: remember the sockets so
+    // cleanup can clear those timers.
+    client.connection.bind('connected', () => {
+      const socket = client.connection.connection?.transport?.socket;
+      if (socket) cluster.fayeSockets.add(socket);
+    });
+    return client;
+  };
+
+  /** A connected client (signed in when opts.user is given). */
+  cluster.connect = async (node, opts = {}) => {
+    const client = cluster.client(node, opts);
+    await waitConnected(client);
+    if (opts.user) await signIn(client);
+    return client;
+  };
+
+  /** Disconnects a client and stops tracking it. */
+  cluster.disconnect = (client) => {
+    try {
+      client.disconnect();
+    } catch {
+      // already gone
+    }
+    cluster.clients.delete(client);
+  };
+
+  cluster.liveNodes = () => cluster.nodes.filter((n) => n.alive);
+
+  /** The last lines of every node's log, for failure messages. */
+  cluster.logs = (lines = 40) =>
+    [...cluster.nodes, ...cluster.extra]
+      .map((n) => `--- ${n.name} (port ${n.port}, node id ${n.nodeId}) ---\n${n.output().split('\n').slice(-lines).join('\n')}`)
+      .join('\n');
+
+  /** Removes every key of this cluster's prefix (never touches other keys). */
+  cluster.ownKeys = async () => (await redis.keys()).filter((k) => k.startsWith(`${prefix}:`));
+
+  cluster.stop = async () => {
+    for (const c of cluster.clients) {
+      try {
+        c.disconnect();
+      } catch {
+        // ignore
+      }
+    }
+    cluster.clients.clear();
+    await Promise.all([...cluster.nodes, ...cluster.extra].map((n) => stopChild(n.child, 'SIGTERM', 4000)));
+    for (const s of cluster.fayeSockets) {
+      if (s._closeTimer) clearTimeout(s._closeTimer);
+      if (s._pingTimer) clearInterval(s._pingTimer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+    if (ownRedis) await redis.stop();
+  };
+
+  return cluster;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pusher-js helpers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Records every protocol message a pusher-js client receives (its connection's `message`
+ * events: { event, channel, data (decoded), user_id }), with the time of arrival.
+ */
+export class Inbox {
+  constructor(client) {
+    this.all = [];
+    this.waiters = new Set();
+    client.connection.bind('message', (m) => {
+      const entry = { ...m, at: Date.now() };
+      this.all.push(entry);
+      for (const w of [...this.waiters]) w(entry);
+    });
+  }
+
+  /** A position to count or wait from. */
+  mark() {
+    return this.all.length;
+  }
+
+  /** Messages accepted by `pred`, from position `from`. */
+  filter(pred, from = 0) {
+    return this.all.slice(from).filter(pred);
+  }
+
+  count(pred, from = 0) {
+    return this.filter(pred, from).length;
+  }
+
+  /** The first message (already received after `from`, or future) accepted by `pred`. */
+  next(pred, { timeout = 5000, from = 0, what = 'a protocol message' } = {}) {
+    const found = this.all.slice(from).find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolvePromise, reject) => {
+      const waiter = (m) => {
+        if (!pred(m)) return;
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolvePromise(m);
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        const seen = this.all.slice(from).map((m) => `${m.event}${m.channel ? ` ${m.channel}` : ''} ${JSON.stringify(m.data)}`.slice(0, 160));
+        reject(new Error(`timed out after ${timeout} ms waiting for ${what}; received since: ${JSON.stringify(seen.slice(-20))}`));
+      }, timeout);
+      this.waiters.add(waiter);
+    });
+  }
+}
+
+/** Predicate for an event on a channel. */
+export const on = (event, channel, extra = () => true) => (m) => m.event === event && (channel === undefined || m.channel === channel) && extra(m);
+
+export function waitConnected(client, timeout = 5000) {
+  if (client.connection.state === 'connected') return Promise.resolve();
+  return waitFor(client.connection, 'state_change', {
+    timeout,
+    filter: ({ current }) => current === 'connected',
+    what: `${client.label ?? 'pusher-js'} to reach state "connected" (state now ${client.connection.state})`,
+  });
+}
+
+/** signin(); resolves once signin_success arrived and the #server-to-user channel is confirmed. */
+export async function signIn(client, timeout = 5000) {
+  const from = client.inbox.mark();
+  client.signin();
+  const answer = await client.inbox.next((m) => m.event === 'pusher:signin_success' || (m.event === 'pusher:error' && m.data?.code !== 4302), {
+    timeout,
+    from,
+    what: `the answer to pusher:signin of ${client.label}`,
+  });
+  if (answer.event !== 'pusher:signin_success') throw new Error(`sign-in of ${client.label} refused: ${JSON.stringify(answer.data)}`);
+  const s2u = client.user.serverToUserChannel;
+  if (s2u && !s2u.subscribed) await waitFor(s2u, 'pusher:subscription_succeeded', { timeout, what: `subscription to ${s2u.name}` });
+  return answer;
+}
+
+/** Subscribes; resolves with the channel on success, rejects with the error data otherwise. */
+export async function subscribe(client, name, timeout = 5000) {
+  const channel = client.subscribe(name);
+  if (channel.subscribed) return channel;
+  const ok = waitFor(channel, 'pusher:subscription_succeeded', { timeout, what: `subscription of ${client.label} to ${name}` });
+  const err = waitFor(channel, 'pusher:subscription_error', { timeout: timeout + 1000 });
+  ok.catch(() => {});
+  err.catch(() => {});
+  try {
+    const outcome = await Promise.race([ok.then(() => ({ ok: true })), err.then((e) => ({ error: e ?? {} }))]);
+    if (outcome.error) {
+      const e = new Error(`subscription of ${client.label} to ${name} failed: ${JSON.stringify(outcome.error)}`);
+      e.data = outcome.error;
+      throw e;
+    }
+    return channel;
+  } finally {
+    ok.cancel();
+    err.cancel();
+  }
+}
+
+/** Resolves with the `pusher:subscription_error` data of a subscription expected to fail. */
+export async function subscriptionRefused(client, name, timeout = 5000) {
+  const channel = client.subscribe(name);
+  const ok = waitFor(channel, 'pusher:subscription_succeeded', { timeout: timeout + 1000 });
+  const err = waitFor(channel, 'pusher:subscription_error', { timeout, what: `pusher:subscription_error for ${client.label} on ${name}` });
+  ok.catch(() => {});
+  try {
+    const outcome = await Promise.race([ok.then(() => ({ ok: true })), err.then((e) => ({ error: e }))]);
+    if (outcome.ok) throw new Error(`subscription of ${client.label} to ${name} succeeded but should have been refused`);
+    return outcome.error;
+  } finally {
+    ok.cancel();
+    err.cancel();
+  }
+}
+
+/**
+ * A delivery barrier over the whole cluster: for every live node, a marker event is triggered
+ * THROUGH THAT NODE to each client's private sync channel, and every client must receive every
+ * marker. Frames published by one node reach a socket in publish order, so everything any
+ * node published to these clients before the barrier has arrived once it resolves.
+ */
+export async function barrier(cluster, clients, { timeout = 5000 } = {}) {
+  await Promise.all(
+    clients.map(async (client) => {
+      if (!client.syncChannel) {
+        const name = `sync-${client.connection.socket_id.replace('.', '_')}`;
+        await subscribe(client, name);
+        client.syncChannel = name;
+      }
+    }),
+  );
+  const names = clients.map((c) => c.syncChannel);
+  await Promise.all(
+    cluster.liveNodes().map(async (node) => {
+      const marker = unique('barrier-');
+      const froms = clients.map((c) => c.inbox.mark());
+      const arrivals = clients.map((c, i) =>
+        c.inbox.next(on('barrier', c.syncChannel, (m) => m.data?.marker === marker), {
+          timeout,
+          from: froms[i],
+          what: `barrier marker from ${node.name} at ${c.label}`,
+        }),
+      );
+      arrivals.forEach((p) => p.catch(() => {}));
+      for (let i = 0; i < names.length; i += 100) await cluster.api(node).trigger(names.slice(i, i + 100), 'barrier', { marker });
+      await Promise.all(arrivals);
+    }),
+  );
+}
+
+/** Member ids as pusher-js's presence channel currently sees them (sorted). */
+export function rosterOf(channel) {
+  const ids = [];
+  channel.members.each((m) => ids.push(String(m.id)));
+  return ids.sort();
+}
+
+/** The code of a pusher-js connection `error` event: a PusherError after the handshake, or a
+ * WebSocketError wrapping one while connecting. */
+export const errorCode = (e) => e?.data?.code ?? e?.error?.data?.code;
+
+/** Resolves with the next pusher-js connection error carrying `code` (a close or pusher:error). */
+export function closedWith(client, code, timeout = 5000) {
+  return waitFor(client.connection, 'error', {
+    timeout,
+    filter: (e) => errorCode(e) === code,
+    what: `${client.label} to be closed with ${code}`,
+  });
+}
+
+/**
+ * How a new pusher-js connection attempt ends: 'connected', or 'error <code>' for the first
+ * connection error with a code (e.g. 'error 4004'). Rejects after `timeout`.
+ */
+export async function connectOutcome(client, timeout = 5000) {
+  if (client.connection.state === 'connected') return 'connected';
+  const ok = waitFor(client.connection, 'state_change', { timeout, filter: ({ current }) => current === 'connected', what: `${client.label} to connect or be refused` });
+  const bad = waitFor(client.connection, 'error', { timeout: timeout + 1000, filter: (e) => errorCode(e) !== undefined });
+  bad.catch(() => {});
+  try {
+    return await Promise.race([ok.then(() => 'connected'), bad.then((e) => `error ${errorCode(e)}`)]);
+  } finally {
+    ok.cancel();
+    bad.cancel();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A real HTTP server recording webhook requests. events() flattens them; each event gets
+ * `_at` (arrival time) and `_valid` (signature checked with the `pusher` library for `app`).
+ */
+export async function startWebhookReceiver(app) {
+  const requests = [];
+  const waiters = new Set();
+  const verifier = new PusherServer({ appId: app.id, key: app.key, secret: app.secret });
+  const server = createHttpServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      let valid = false;
+      try {
+        valid = verifier.webhook({ headers: req.headers, rawBody }).isValid();
+      } catch {
+        valid = false;
+      }
+      requests.push({ headers: req.headers, rawBody, at: Date.now(), valid });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+      for (const w of [...waiters]) w();
+    });
+  });
+  const port = await new Promise((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolvePromise(server.address().port));
+  });
+  const receiver = {
+    url: `http://${HOST}:${port}/hooks`,
+    requests,
+    events(pred = () => true) {
+      const out = [];
+      for (const r of requests) {
+        let body;
+        try {
+          body = JSON.parse(r.rawBody);
+        } catch {
+          continue;
+        }
+        for (const e of body.events ?? []) out.push({ ...e, _at: r.at, _valid: r.valid });
+      }
+      return out.filter(pred);
+    },
+    count(pred) {
+      return receiver.events(pred).length;
+    },
+    /** The first event (past or future) accepted by `pred`. */
+    waitFor(pred, { timeout = 5000, what = 'a webhook event' } = {}) {
+      const found = receiver.events(pred)[0];
+      if (found) return Promise.resolve(found);
+      return new Promise((resolvePromise, reject) => {
+        const w = () => {
+          const e = receiver.events(pred)[0];
+          if (!e) return;
+          clearTimeout(timer);
+          waiters.delete(w);
+          resolvePromise(e);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`webhook receiver: timed out after ${timeout} ms waiting for ${what}; events so far: ${JSON.stringify(receiver.events().map(({ _at, _valid, ...e }) => e))}`));
+        }, timeout);
+        waiters.add(w);
+      });
+    },
+    close() {
+      server.closeAllConnections?.();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+  return receiver;
+}
+
+/** Predicate for a webhook event by name, channel and (optionally) user id. */
+export const hook = (name, channel, userId) => (e) => e.name === name && e.channel === channel && (userId === undefined || e.user_id === userId);
+
+// ---------------------------------------------------------------------------------------------
+// Load balancer
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A TCP round-robin load balancer in front of `nodes` (node objects). Like a real one it
+ * health-checks GET /ready every `checkEveryMs` and sends new connections only to ready
+ * backends (falling back to the next one when a connect fails).
+ *
+ * proxy.port — where clients connect; proxy.routes — backend name per accepted connection;
+ * proxy.pin(node) — send the next connections to that node (until pin(null)).
+ */
+export async function startProxy(nodes, { checkEveryMs = 100 } = {}) {
+  const healthy = new Map(nodes.map((n) => [n, true]));
+  const sockets = new Set();
+  const routes = [];
+  let next = 0;
+  let pinned = null;
+  let closed = false;
+
+  const check = async () => {
+    await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          const r = await fetch(`${n.url}/ready`, { signal: AbortSignal.timeout(checkEveryMs * 5) });
+          healthy.set(n, r.status === 200);
+        } catch {
+          healthy.set(n, false);
+        }
+      }),
+    );
+  };
+  await check();
+  let checking = false;
+  const ticker = setInterval(async () => {
+    if (checking || closed) return;
+    checking = true;
+    try {
+      await check();
+    } finally {
+      checking = false;
+    }
+  }, checkEveryMs);
+
+  const candidates = () => {
+    const start = next++;
+    const ordered = nodes.map((_, i) => nodes[(start + i) % nodes.length]);
+    const ready = ordered.filter((n) => healthy.get(n));
+    const rest = ordered.filter((n) => !healthy.get(n));
+    const list = [...ready, ...rest];
+    if (pinned && healthy.get(pinned)) return [pinned, ...list.filter((n) => n !== pinned)];
+    return list;
+  };
+
+  const server = net.createServer((downstream) => {
+    sockets.add(downstream);
+    downstream.on('close', () => sockets.delete(downstream));
+    downstream.on('error', () => {});
+    downstream.pause();
+    const list = candidates();
+    const attempt = (i) => {
+      if (i >= list.length || downstream.destroyed) {
+        downstream.destroy();
+        return;
+      }
+      const backend = list[i];
+      const upstream = net.connect({ host: HOST, port: backend.port });
+      upstream.once('error', () => {
+        if (!upstream.connected) {
+          sockets.delete(upstream);
+          attempt(i + 1);
+        }
+      });
+      upstream.once('connect', () => {
+        upstream.connected = true;
+        routes.push(backend.name);
+        sockets.add(upstream);
+        upstream.on('close', () => {
+          sockets.delete(upstream);
+          downstream.destroy();
+        });
+        upstream.on('error', () => downstream.destroy());
+        downstream.on('close', () => upstream.destroy());
+        downstream.pipe(upstream);
+        upstream.pipe(downstream);
+        downstream.resume();
+      });
+    };
+    attempt(0);
+  });
+  const port = await new Promise((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, () => resolvePromise(server.address().port));
+  });
+  return {
+    port,
+    name: `proxy:${port}`,
+    routes,
+    healthy,
+    pin(node) {
+      pinned = node;
+    },
+    close() {
+      closed = true;
+      clearInterval(ticker);
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failure context
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Wraps a test body so that a failure message ends with the tail of every node's log.
+ * `getCluster` is called at failure time (clusters are usually made in before()).
+ */
+export function withLogs(getCluster, fn) {
+  return async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      const clusters = [getCluster()].flat().filter(Boolean);
+      const logs = clusters.map((c) => c.logs()).join('\n');
+      if (e && typeof e === 'object' && logs) {
+        try {
+          e.message = `${e.message}\n\n===== herald logs (tail) =====\n${logs}`;
+        } catch {
+          // read-only message
+        }
+      }
+      throw e;
+    }
+  };
+}
