@@ -51,9 +51,28 @@ pub struct Config {
     pub webhook_batch_ms: u64,
     /// Webhook events waiting for delivery before new ones are dropped (and logged).
     pub webhook_queue_size: usize,
+    /// PEM certificate chain and private key: when both are set the listener speaks TLS
+    /// (wss:// and https://). SIGHUP reloads them without dropping connections.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Prometheus metrics on a separate listener (`GET /metrics`).
+    pub metrics_enabled: bool,
+    pub metrics_host: String,
+    pub metrics_port: u16,
+    /// Admin token for the debug console at `/console`; empty keeps the console off.
+    pub console_token: String,
+    /// `human` or `json` log lines.
+    pub log_format: LogFormat,
     /// Log filter in `tracing` EnvFilter syntax, e.g. `info,herald::http=debug`.
     pub log: String,
     pub apps: Vec<AppConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 /// Which adapter connects this node to the others.
@@ -141,6 +160,13 @@ impl Default for Config {
             webhook_leave_delay_ms: 3000,
             webhook_batch_ms: 50,
             webhook_queue_size: 10_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            metrics_enabled: true,
+            metrics_host: "127.0.0.1".into(),
+            metrics_port: 9601,
+            console_token: String::new(),
+            log_format: LogFormat::Human,
             log: "info".into(),
             apps: Vec::new(),
         }
@@ -233,6 +259,20 @@ impl Config {
         }
         if self.max_message_bytes < 1024 {
             return fail("`max_message_bytes` must be at least 1024".into());
+        }
+        if self.tls_cert.is_empty() != self.tls_key.is_empty() {
+            return fail("`tls_cert` and `tls_key` go together: set both (PEM files) to enable TLS, or neither".into());
+        }
+        for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
+            if !path.is_empty() && !Path::new(path).is_file() {
+                return fail(format!("`{key}` = \"{path}\" is not a readable file"));
+            }
+        }
+        if !self.console_token.is_empty() && self.console_token.len() < 16 {
+            return fail("`console_token` must be at least 16 characters (it guards the debug console)".into());
+        }
+        if self.metrics_enabled && self.metrics_port == self.port && self.metrics_host == self.host {
+            return fail("`metrics_port` must differ from `port` (metrics use their own listener); or set metrics_enabled = false".into());
         }
         if self.adapter == AdapterKind::Redis {
             match url::Url::parse(&self.redis_url) {
@@ -341,7 +381,7 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
                 single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
             }
             _ if known.contains(&key) => {
-                let parsed = if key == "redis_url" || key == "prefix" || key == "host" || key == "log" {
+                let parsed = if matches!(key.as_str(), "redis_url" | "prefix" | "host" | "log" | "tls_cert" | "tls_key" | "metrics_host" | "console_token") {
                     toml::Value::String(value)
                 } else {
                     scalar(&value)

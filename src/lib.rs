@@ -18,4 +18,5 @@ pub mod protocol;
 pub mod rest_client;
 pub mod server;
 pub mod state;
+pub mod tap;
 pub mod webhooks;

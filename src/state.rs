@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::adapter::Adapter;
 use crate::config::Config;
 use crate::hub::AppHub;
+use crate::tap::Tap;
 use crate::webhooks::Webhooks;
 
 /// A cheap-to-clone handle to the server's shared state.
@@ -18,6 +19,8 @@ pub struct Shared {
     apps_by_key: HashMap<String, Arc<AppHub>>,
     pub adapter: Arc<dyn Adapter>,
     pub webhooks: Webhooks,
+    /// Live events for the debug console.
+    pub tap: Tap,
     /// Set on SIGTERM/SIGINT: `/ready` turns false and new sockets are refused.
     shutting_down: AtomicBool,
 }
@@ -25,7 +28,8 @@ pub struct Shared {
 impl Shared {
     /// Must run inside a tokio runtime: it starts the webhook dispatcher.
     pub fn new(config: Config, adapter: Arc<dyn Adapter>, cluster_mode: bool) -> State {
-        let webhooks = Webhooks::start(&config);
+        let tap = Tap::default();
+        let webhooks = Webhooks::start(&config, tap.clone());
         let mut apps_by_id = HashMap::new();
         let mut apps_by_key = HashMap::new();
         for app in &config.apps {
@@ -33,7 +37,7 @@ impl Shared {
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, shutting_down: AtomicBool::new(false) })
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, shutting_down: AtomicBool::new(false) })
     }
 
     pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {

@@ -16,6 +16,7 @@ use crate::protocol::inbound::{self, ClientMessage, Subscribe};
 use crate::protocol::socket_id::SocketId;
 use crate::protocol::{names, outbound, token};
 use crate::state::State;
+use crate::tap::TapEvent;
 use crate::webhooks::WebhookEvent;
 
 /// Longest accepted user id (sign-in `id`, presence `user_id`); the libraries allow 200.
@@ -122,11 +123,15 @@ impl Connection {
                 if matches!(kind.kind, ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence) {
                     self.authorized = true;
                 }
+                self.state.tap.emit(|| TapEvent::new(&self.app.config.id, "subscribed").socket(&self.socket_id).channel(&channel));
                 let Some(outcome) = outcome else { return };
                 self.subscriptions.insert(channel.clone(), ());
                 self.report_subscribed(&channel, outcome);
             }
             Err(refusal) => {
+                self.state.tap.emit(|| {
+                    TapEvent::new(&self.app.config.id, "subscription_refused").socket(&self.socket_id).channel(&channel).detail(&refusal.message)
+                });
                 let data = serde_json::json!({ "type": refusal.kind, "error": refusal.message, "status": refusal.status });
                 self.handle.send(outbound::event_json("pusher:subscription_error", Some(&channel), &data));
                 self.send_error(None, &refusal.message);
@@ -225,6 +230,7 @@ impl Connection {
 
     async fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
+            self.state.tap.emit(|| TapEvent::new(&self.app.config.id, "unsubscribed").socket(&self.socket_id).channel(channel));
             if let Some(outcome) = self.state.adapter.unsubscribe(&self.app, channel, &self.handle.socket_id).await {
                 self.report_unsubscribed(channel, outcome);
             }
@@ -323,6 +329,9 @@ impl Connection {
         }
         let user_id = self.app.subscription(channel, &self.handle.socket_id).flatten();
         let frame = outbound::event(event, Some(channel), &data, user_id.as_deref());
+        self.state.tap.emit(|| {
+            TapEvent::new(&config.id, "client_event").socket(&self.socket_id).channel(channel).event(event).detail(format!("{} bytes", data.len()))
+        });
         self.state.webhooks.emit(
             &config,
             WebhookEvent::ClientEvent {

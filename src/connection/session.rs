@@ -13,6 +13,7 @@ use crate::protocol::close_code::{self, CloseCode};
 use crate::protocol::outbound;
 use crate::protocol::socket_id::SocketId;
 use crate::state::State;
+use crate::tap::TapEvent;
 
 /// Sends `pusher:error` with the code, then closes with the same code (older protocol
 /// versions read the event, newer ones the close code; both are harmless together).
@@ -39,7 +40,8 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
         }
     };
     let socket_id = handle.socket_id.to_string();
-    tracing::debug!(app = %app.config.id, socket_id, "connection opened");
+    tracing::info!(app = %app.config.id, socket_id, "connection opened");
+    state.tap.emit(|| TapEvent::new(&app.config.id, "connection_opened").socket(&socket_id));
 
     let activity_timeout = Duration::from_secs(state.config.activity_timeout);
     let pong_timeout = Duration::from_secs(state.config.pong_timeout);
@@ -169,5 +171,13 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
     };
     // A peer that stopped reading cannot hold the task past this bound.
     let _ = tokio::time::timeout(Duration::from_secs(2), finish).await;
-    tracing::debug!(app = %app.config.id, socket_id, code = close_code.map(|c| c.code), "connection closed");
+    let code = close_code.map(|c| c.code);
+    tracing::info!(app = %app.config.id, socket_id, code, "connection closed");
+    state.tap.emit(|| {
+        let event = TapEvent::new(&app.config.id, "connection_closed").socket(&socket_id);
+        match code {
+            Some(code) => event.detail(format!("close code {code}")),
+            None => event.detail("closed by the client"),
+        }
+    });
 }

@@ -12,6 +12,7 @@ use crate::protocol::channel::{ChannelKind, ChannelType};
 use crate::protocol::socket_id::SocketId;
 use crate::protocol::{names, outbound};
 use crate::state::State;
+use crate::tap::TapEvent;
 
 /// One event as the libraries send it. `channel` (PHP, batch) or `channels` (the others).
 #[derive(Deserialize)]
@@ -168,6 +169,9 @@ fn validate(config: &AppConfig, body: EventBody, single_channel: bool) -> Result
 
 async fn publish(state: &State, app: &AppHub, event: &Event) {
     for channel in &event.channels {
+        state.tap.emit(|| {
+            TapEvent::new(&app.config.id, "api_event").channel(channel).event(&event.name).detail(format!("{} bytes", event.data.len()))
+        });
         let frame = outbound::event(&event.name, Some(channel), &event.data, None);
         if ChannelType::of(channel).cache {
             state.adapter.store_cache(app, channel, &event.data, frame.clone()).await;

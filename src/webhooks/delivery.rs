@@ -18,7 +18,7 @@ pub struct Delivery {
 }
 
 /// Posts `delivery` until a 2xx answer or until `horizon` has passed since the first try.
-pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Duration, horizon: Duration) {
+pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Duration, horizon: Duration, tap: crate::tap::Tap) {
     let signature = token::sign(&delivery.secret, &delivery.body);
     let started = Instant::now();
     let mut backoff = Duration::from_millis(500);
@@ -37,11 +37,15 @@ pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Durat
             .header("X-Pusher-Key", &delivery.key)
             .header("X-Pusher-Signature", &signature);
         let outcome = match request.send().await {
-            Ok(response) if response.status().is_success() => return,
+            Ok(response) if response.status().is_success() => {
+                tap.emit(|| crate::tap::TapEvent::new(&delivery.app_id, "webhook_sent").detail(format!("{} event(s) to {}", delivery.event_count, delivery.target.url)));
+                return;
+            }
             Ok(response) => format!("HTTP {}", response.status().as_u16()),
             Err(e) if e.is_timeout() => "timed out".to_string(),
             Err(e) => format!("request failed: {e}"),
         };
+        tap.emit(|| crate::tap::TapEvent::new(&delivery.app_id, "webhook_failed").detail(format!("{} (attempt {attempt}) to {}", outcome, delivery.target.url)));
         if started.elapsed() + backoff > horizon {
             tracing::warn!(
                 app = %delivery.app_id, url = %delivery.target.url, events = delivery.event_count, attempt, last_error = %outcome,

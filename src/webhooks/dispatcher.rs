@@ -36,9 +36,10 @@ struct State {
     /// Events gathered per app, with the moment the batch must go.
     batches: HashMap<Arc<str>, (Instant, Vec<WebhookEvent>)>,
     deliveries: JoinSet<()>,
+    tap: crate::tap::Tap,
 }
 
-pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mut rx: mpsc::Receiver<Command>) {
+pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mut rx: mpsc::Receiver<Command>, tap: crate::tap::Tap) {
     let client = reqwest::Client::builder()
         .connect_timeout(settings.timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -47,7 +48,7 @@ pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mu
         .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the HTTP client builds with static settings");
-    let mut state = State { apps, settings, client, held: HashMap::new(), batches: HashMap::new(), deliveries: JoinSet::new() };
+    let mut state = State { apps, settings, client, held: HashMap::new(), batches: HashMap::new(), deliveries: JoinSet::new(), tap };
     let mut flush_waiters = Vec::new();
     loop {
         // Reap finished deliveries so the set does not grow.
@@ -159,7 +160,7 @@ impl State {
                 event_count: selected.len(),
                 body,
             };
-            self.deliveries.spawn(delivery::deliver(self.client.clone(), delivery, self.settings.timeout, self.settings.horizon));
+            self.deliveries.spawn(delivery::deliver(self.client.clone(), delivery, self.settings.timeout, self.settings.horizon, self.tap.clone()));
         }
     }
 }

@@ -37,7 +37,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Starts the dispatcher on the current runtime.
-    pub fn start(config: &Config) -> Webhooks {
+    pub fn start(config: &Config, tap: crate::tap::Tap) -> Webhooks {
         let (tx, rx) = mpsc::channel(config.webhook_queue_size);
         let apps: HashMap<Arc<str>, Arc<AppConfig>> =
             config.apps.iter().filter(|a| !a.webhooks.is_empty()).map(|a| (Arc::from(a.id.as_str()), Arc::new(a.clone()))).collect();
@@ -47,7 +47,7 @@ impl Webhooks {
             timeout: Duration::from_secs(config.webhook_timeout),
             horizon: Duration::from_secs(config.webhook_retry_horizon),
         };
-        tokio::spawn(dispatcher::run(apps, settings, rx));
+        tokio::spawn(dispatcher::run(apps, settings, rx, tap));
         Webhooks { tx }
     }
 
