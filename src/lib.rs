@@ -12,6 +12,7 @@
 pub mod adapter;
 pub mod config;
 pub mod connection;
+pub mod console;
 pub mod http;
 pub mod hub;
 pub mod protocol;

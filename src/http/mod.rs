@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/apps/{app_id}/channels/{channel}/users", web::get().to(channels::users))
         .route("/apps/{app_id}/users/{user_id}/terminate_connections", web::post().to(users::terminate))
         .route("/users/{user_id}/terminate_connections", web::post().to(users::terminate_without_app))
+        .configure(crate::console::routes)
         .default_service(web::to(not_found));
 }
 
