@@ -15,6 +15,7 @@ pub mod connection;
 pub mod console;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod protocol;
 pub mod rest_client;
 pub mod server;

@@ -37,7 +37,9 @@ impl Server {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
         };
-        let http = HttpServer::new(move || App::new().app_data(data.clone()).configure(crate::http::routes))
+        let http = HttpServer::new(move || {
+            App::new().app_data(data.clone()).wrap(actix_web::middleware::from_fn(crate::http::count_api_requests)).configure(crate::http::routes)
+        })
             .workers(workers)
             .disable_signals()
             .shutdown_timeout(state.config.shutdown_grace_period)
@@ -46,6 +48,9 @@ impl Server {
             .bind((state.config.host.as_str(), state.config.port))?;
         let addr = *http.addrs().first().expect("bound to one address");
         actix_web::rt::spawn(housekeeping(state.clone()));
+        if state.config.metrics_enabled {
+            start_metrics_listener(&state);
+        }
         Ok(Server { state, addr, server: http.run() })
     }
 
@@ -97,6 +102,29 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     // Sockets that did not close in time (peers that stopped reading) are cut now rather than
     // after a second full grace period inside actix.
     handle.stop(drained.is_ok()).await;
+}
+
+/// Serves `GET /metrics` on its own listener. A busy port is logged, not fatal: metrics must
+/// never keep the real-time service from starting.
+fn start_metrics_listener(state: &State) {
+    let data = web::Data::new(state.clone());
+    let bound = HttpServer::new(move || App::new().app_data(data.clone()).route("/metrics", web::get().to(crate::http::metrics_endpoint)))
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .bind((state.config.metrics_host.as_str(), state.config.metrics_port));
+    match bound {
+        Ok(server) => {
+            tracing::info!(addr = %format!("{}:{}", state.config.metrics_host, state.config.metrics_port), "metrics listening on /metrics");
+            actix_web::rt::spawn(server.run());
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "metrics listener could not bind {}:{}; continuing without metrics (set metrics_port, or metrics_enabled = false)",
+            state.config.metrics_host,
+            state.config.metrics_port
+        ),
+    }
 }
 
 /// Periodic work that belongs to no single connection: held-back `subscription_count`

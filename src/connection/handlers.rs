@@ -16,6 +16,7 @@ use crate::protocol::inbound::{self, ClientMessage, Subscribe};
 use crate::protocol::socket_id::SocketId;
 use crate::protocol::{names, outbound, token};
 use crate::state::State;
+use crate::metrics;
 use crate::tap::TapEvent;
 use crate::webhooks::WebhookEvent;
 
@@ -302,25 +303,32 @@ impl Connection {
     async fn client_event(&mut self, event: &str, channel: Option<&str>, data: String) {
         let config = self.app.config.clone();
         if !config.client_events {
+            metrics::client_event(&config.id, "disabled");
             return self.send_error(None, "Client events are disabled for this app; set client_events = true in its configuration");
         }
         let Some(channel) = channel else {
+            metrics::client_event(&config.id, "invalid");
             return self.send_error(None, "Client event rejected: the 'channel' field is missing");
         };
         if !ChannelType::of(channel).allows_client_events() {
+            metrics::client_event(&config.id, "channel_type");
             return self.send_error(None, "Client events are only supported on private and presence channels");
         }
         if !self.subscriptions.contains_key(channel) {
+            metrics::client_event(&config.id, "not_subscribed");
             return self.send_error(None, &format!("Client event rejected: not subscribed to channel '{channel}'"));
         }
         if let Err(e) = names::validate_event_name(event, config.max_event_name_length) {
+            metrics::client_event(&config.id, "invalid");
             return self.send_error(None, &format!("Client event rejected: {e}"));
         }
         if data.len() > config.max_event_data_bytes {
             let message = format!("Client event rejected: data is {} bytes; the limit is {} bytes", data.len(), config.max_event_data_bytes);
+            metrics::client_event(&config.id, "too_large");
             return self.send_error(None, &message);
         }
         if !self.limiter.allow(Instant::now()) {
+            metrics::client_event(&config.id, "rate_limited");
             let limit = config.max_client_events_per_second;
             return self.send_error(
                 Some(close_code::CLIENT_EVENT_RATE_LIMIT),
@@ -329,6 +337,7 @@ impl Connection {
         }
         let user_id = self.app.subscription(channel, &self.handle.socket_id).flatten();
         let frame = outbound::event(event, Some(channel), &data, user_id.as_deref());
+        metrics::client_event(&config.id, "relayed");
         self.state.tap.emit(|| {
             TapEvent::new(&config.id, "client_event").socket(&self.socket_id).channel(channel).event(event).detail(format!("{} bytes", data.len()))
         });

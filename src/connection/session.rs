@@ -94,6 +94,8 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                     liveness = Liveness::Idle;
                     match message {
                         Some(Ok(AggregatedMessage::Text(text))) => {
+                            app.metrics.messages_in.inc();
+                            app.metrics.bytes_in.inc_by(text.len() as u64);
                             conn.handle_text(&text).await;
                             if conn.is_authorized() {
                                 authorization_deadline = None;
@@ -172,6 +174,16 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
     // A peer that stopped reading cannot hold the task past this bound.
     let _ = tokio::time::timeout(Duration::from_secs(2), finish).await;
     let code = close_code.map(|c| c.code);
+    if close_code == Some(close_code::SLOW_CONSUMER) {
+        app.metrics.slow_consumers.inc();
+    }
+    crate::metrics::metrics()
+        .connections_closed
+        .get_or_create(&crate::metrics::CloseLabels {
+            app: app.config.id.clone(),
+            code: code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+        })
+        .inc();
     tracing::info!(app = %app.config.id, socket_id, code, "connection closed");
     state.tap.emit(|| {
         let event = TapEvent::new(&app.config.id, "connection_closed").socket(&socket_id);

@@ -81,14 +81,18 @@ impl Channel {
         ChannelStats { subscription_count: self.subscribers.len(), user_count: self.roster.as_ref().map(Roster::len) }
     }
 
-    fn send_all(&self, frame: &ByteString, except: Option<&SocketId>) -> usize {
-        let mut sent = 0;
+    /// Enqueues `frame` to every subscriber but `except`: `(attempted, queued)`.
+    fn send_all(&self, frame: &ByteString, except: Option<&SocketId>) -> (usize, usize) {
+        let (mut attempted, mut sent) = (0, 0);
         for (id, sub) in &self.subscribers {
-            if Some(id) != except && sub.conn.send(frame.clone()) {
-                sent += 1;
+            if Some(id) != except {
+                attempted += 1;
+                if sub.conn.send(frame.clone()) {
+                    sent += 1;
+                }
             }
         }
-        sent
+        (attempted, sent)
     }
 
     /// Sends `subscription_count` now, or leaves it pending when the channel is large and
@@ -220,13 +224,23 @@ impl AppHub {
     /// server-to-user channels reach every socket signed in as that user.
     /// Returns how many connections it was queued for.
     pub fn broadcast(&self, channel: &str, frame: &ByteString, except: Option<&SocketId>) -> usize {
-        if let Some(user) = ChannelType::of(channel).server_to_user {
-            return self.users.send_to_user(user, frame, except);
+        let started = std::time::Instant::now();
+        let (attempted, sent) = if let Some(user) = ChannelType::of(channel).server_to_user {
+            self.users.send_to_user(user, frame, except)
+        } else {
+            match self.channels.get(channel) {
+                Some(ch) => ch.send_all(frame, except),
+                None => (0, 0),
+            }
+        };
+        let m = &self.metrics;
+        m.messages_out.inc_by(sent as u64);
+        m.bytes_out.inc_by((sent * frame.len()) as u64);
+        if attempted > sent {
+            m.deliveries_dropped.inc_by((attempted - sent) as u64);
         }
-        match self.channels.get(channel) {
-            Some(ch) => ch.send_all(frame, except),
-            None => 0,
-        }
+        m.fanout_duration.observe(started.elapsed().as_secs_f64());
+        sent
     }
 
     /// Sends the `subscription_count` events that were held back by the five-second rule.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::AppConfig;
+use crate::metrics::AppMetrics;
 use crate::protocol::socket_id::SocketId;
 use cache::Cache;
 use channels::Channel;
@@ -34,11 +35,13 @@ pub struct AppHub {
     /// True when a cluster adapter decides membership: the hub then leaves member and
     /// subscription-count announcements to the adapter.
     pub cluster_mode: bool,
+    pub metrics: AppMetrics,
 }
 
 impl AppHub {
     pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
+        let config_id = config.id.clone();
         AppHub {
             config: Arc::new(config),
             channels: DashMap::new(),
@@ -46,6 +49,7 @@ impl AppHub {
             users: Users::default(),
             cache,
             cluster_mode,
+            metrics: AppMetrics::for_app(&config_id),
         }
     }
 
@@ -59,13 +63,17 @@ impl AppHub {
             dashmap::mapref::entry::Entry::Occupied(_) => false,
             dashmap::mapref::entry::Entry::Vacant(v) => {
                 v.insert(conn);
+                self.metrics.connections.inc();
+                self.metrics.connections_opened.inc();
                 true
             }
         }
     }
 
     pub fn remove_connection(&self, socket_id: &SocketId) {
-        self.connections.remove(socket_id);
+        if self.connections.remove(socket_id).is_some() {
+            self.metrics.connections.dec();
+        }
     }
 
     /// Every connection of this app on this node (for shutdown).

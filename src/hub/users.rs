@@ -60,10 +60,11 @@ impl Users {
         self.sockets.get(user_id).map(|v| v.clone()).unwrap_or_default()
     }
 
-    /// Enqueues `frame` to every socket of `user_id` except `except`.
-    pub fn send_to_user(&self, user_id: &str, frame: &ByteString, except: Option<&SocketId>) -> usize {
-        let Some(conns) = self.sockets.get(user_id) else { return 0 };
-        conns.iter().filter(|c| Some(&c.socket_id) != except).filter(|c| c.send(frame.clone())).count()
+    /// Enqueues `frame` to every socket of `user_id` except `except`: `(attempted, queued)`.
+    pub fn send_to_user(&self, user_id: &str, frame: &ByteString, except: Option<&SocketId>) -> (usize, usize) {
+        let Some(conns) = self.sockets.get(user_id) else { return (0, 0) };
+        let targets: Vec<&ConnHandle> = conns.iter().filter(|c| Some(&c.socket_id) != except).collect();
+        (targets.len(), targets.into_iter().filter(|c| c.send(frame.clone())).count())
     }
 
     /// Registers `conn` as watching `watched`.

@@ -38,6 +38,7 @@ pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Durat
             .header("X-Pusher-Signature", &signature);
         let outcome = match request.send().await {
             Ok(response) if response.status().is_success() => {
+                crate::metrics::webhook(&delivery.app_id, "sent");
                 tap.emit(|| crate::tap::TapEvent::new(&delivery.app_id, "webhook_sent").detail(format!("{} event(s) to {}", delivery.event_count, delivery.target.url)));
                 return;
             }
@@ -46,7 +47,9 @@ pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Durat
             Err(e) => format!("request failed: {e}"),
         };
         tap.emit(|| crate::tap::TapEvent::new(&delivery.app_id, "webhook_failed").detail(format!("{} (attempt {attempt}) to {}", outcome, delivery.target.url)));
+        crate::metrics::webhook(&delivery.app_id, "failed");
         if started.elapsed() + backoff > horizon {
+            crate::metrics::webhook(&delivery.app_id, "dropped");
             tracing::warn!(
                 app = %delivery.app_id, url = %delivery.target.url, events = delivery.event_count, attempt, last_error = %outcome,
                 "webhook dropped: no 2xx answer within the retry horizon"
@@ -55,6 +58,7 @@ pub async fn deliver(client: reqwest::Client, delivery: Delivery, timeout: Durat
         }
         tracing::debug!(app = %delivery.app_id, url = %delivery.target.url, attempt, error = %outcome, retry_in_ms = backoff.as_millis() as u64, "webhook failed; retrying");
         tokio::time::sleep(backoff).await;
+        crate::metrics::webhook(&delivery.app_id, "retried");
         backoff = (backoff * 2).min(Duration::from_secs(30));
         attempt += 1;
     }

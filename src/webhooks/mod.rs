@@ -68,6 +68,7 @@ impl Webhooks {
         }
         let name = event.name();
         if self.tx.try_send(Command::Event { app_id: Arc::from(app.id.as_str()), event, hold }).is_err() {
+            crate::metrics::webhook(&app.id, "dropped");
             tracing::warn!(app = %app.id, event = name, "webhook event dropped: the webhook queue is full");
         }
     }

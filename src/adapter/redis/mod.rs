@@ -127,7 +127,14 @@ impl RedisAdapter {
     /// Runs a Redis operation with the configured timeout. Failures mark the node as out of
     /// sync (so its share of the state is rebuilt later) and yield `None`.
     async fn run<T>(&self, what: &'static str, op: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        match tokio::time::timeout(self.timeout, op).await {
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(self.timeout, op).await;
+        let label = crate::metrics::OperationLabel { operation: what.to_string() };
+        crate::metrics::metrics().redis_duration.get_or_create(&label).observe(started.elapsed().as_secs_f64());
+        if !matches!(result, Ok(Ok(_))) {
+            crate::metrics::metrics().redis_errors.get_or_create(&label).inc();
+        }
+        match result {
             Ok(Ok(v)) => {
                 if !self.commands_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("Redis reachable again");
