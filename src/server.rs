@@ -10,12 +10,15 @@ use crate::adapter::redis::RedisAdapter;
 use crate::config::{AdapterKind, Config};
 use crate::protocol::close_code;
 use crate::state::{Shared, State};
+use crate::tls::ReloadableCert;
 use crate::webhooks::WebhookEvent;
 
 /// A bound, running server.
 pub struct Server {
     pub state: State,
     pub addr: SocketAddr,
+    /// Set when the listener speaks TLS; reloaded on SIGHUP.
+    pub tls: Option<Arc<ReloadableCert>>,
     server: actix_web::dev::Server,
 }
 
@@ -44,20 +47,30 @@ impl Server {
             .disable_signals()
             .shutdown_timeout(state.config.shutdown_grace_period)
             .backlog(4096)
-            .max_connection_rate(2048)
-            .bind((state.config.host.as_str(), state.config.port))?;
+            .max_connection_rate(2048);
+        let address = (state.config.host.as_str(), state.config.port);
+        let (http, tls) = if state.config.tls_cert.is_empty() {
+            (http.bind(address)?, None)
+        } else {
+            let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
+            let tls_config = cert.server_config().map_err(std::io::Error::other)?;
+            (http.bind_rustls_0_23(address, tls_config)?, Some(cert))
+        };
         let addr = *http.addrs().first().expect("bound to one address");
         actix_web::rt::spawn(housekeeping(state.clone()));
         if state.config.metrics_enabled {
             start_metrics_listener(&state);
         }
-        Ok(Server { state, addr, server: http.run() })
+        Ok(Server { state, addr, tls, server: http.run() })
     }
 
     /// Runs until SIGTERM/SIGINT, then shuts down gracefully.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let state = self.state.clone();
+        if let Some(cert) = self.tls.clone() {
+            actix_web::rt::spawn(reload_on_sighup(cert));
+        }
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutdown requested: closing sockets with 4200 so clients reconnect elsewhere");
@@ -142,6 +155,18 @@ async fn housekeeping(state: State) {
             if ticks % 60 == 0 {
                 app.cache.sweep();
             }
+        }
+    }
+}
+
+/// Reloads the TLS certificate and key whenever the process receives SIGHUP.
+async fn reload_on_sighup(cert: Arc<ReloadableCert>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        match cert.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one"),
         }
     }
 }
