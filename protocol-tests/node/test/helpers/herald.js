@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +98,17 @@ export function collect(emitter, event) {
 // Starting and stopping herald
 // ---------------------------------------------------------------------------------------------
 
+/** GET /up over TLS without verifying the (self-signed) certificate. */
+function httpsUp(port) {
+  return new Promise((resolve) => {
+    const req = httpsGet({ host: '127.0.0.1', port, path: '/up', rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+  });
+}
+
 export async function freePort() {
   return new Promise((res, rej) => {
     const srv = createServer();
@@ -165,7 +177,7 @@ export async function startHerald(options = {}) {
   let hasExited = false;
   exited.then(() => (hasExited = true));
 
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 15000;
   for (;;) {
     if (hasExited) {
@@ -173,8 +185,7 @@ export async function startHerald(options = {}) {
       throw new Error(`herald exited during start-up:\n${output}`);
     }
     try {
-      const res = await fetch(`${baseUrl}/up`);
-      if (res.ok) break;
+      if (options.tls ? await httpsUp(port) : (await fetch(`${baseUrl}/up`)).ok) break;
     } catch {
       // not listening yet
     }
