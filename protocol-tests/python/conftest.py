@@ -65,6 +65,7 @@ id = "{app_id}"
 key = "{app_key}"
 secret = "{app_secret}"
 client_events = true
+{app1_extra}
 
 [[apps]]
 id = "{app2_id}"
@@ -77,8 +78,9 @@ client_events = false
 class Herald:
     """One running herald process."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, app1_extra=""):
         self.workdir = workdir
+        self.app1_extra = app1_extra  # more TOML for app 1001 (e.g. [[apps.webhooks]] tables)
         self.port = None
         self.proc = None
         self.log_path = workdir / "herald.log"
@@ -102,7 +104,7 @@ class Herald:
             config = self.workdir / "herald.toml"
             config.write_text(CONFIG_TEMPLATE.format(
                 port=self.port, app_id=APP_ID, app_key=APP_KEY, app_secret=APP_SECRET,
-                app2_id=APP2_ID, app2_key=APP2_KEY, app2_secret=APP2_SECRET))
+                app2_id=APP2_ID, app2_key=APP2_KEY, app2_secret=APP2_SECRET, app1_extra=self.app1_extra))
             log = open(self.log_path, "wb")
             self.proc = subprocess.Popen([str(binary), "--config", str(config)],
                                          stdout=log, stderr=subprocess.STDOUT, env=env)
