@@ -161,9 +161,9 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                         }
                     }
                 }
-                if code.code < 4100 {
-                    let _ = session.text(outbound::error(Some(code.code), code.reason)).await;
-                }
+                // The error event before the close, for clients that read events but not close
+                // codes (protocol < 6, e.g. the Java client).
+                let _ = session.text(outbound::error(Some(code.code), code.reason)).await;
                 let _ = session.close(Some(close_reason(code))).await;
             }
             None => {
