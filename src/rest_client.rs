@@ -55,6 +55,11 @@ impl RestClient {
         }
     }
 
+    /// Like [`RestClient::new`] with a caller-built HTTP client (custom TLS trust, proxies…).
+    pub fn with_http_client(base_url: &str, app_id: &str, key: &str, secret: &str, http: reqwest::Client) -> Self {
+        RestClient { http, ..RestClient::new(base_url, app_id, key, secret) }
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }

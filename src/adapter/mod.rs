@@ -40,6 +40,11 @@ pub trait Adapter: Send + Sync + 'static {
 
     async fn connection_closed(&self, app: &AppHub);
 
+    /// The app's open connections cluster-wide.
+    async fn connection_count(&self, app: &AppHub) -> usize {
+        app.connection_count()
+    }
+
     /// Records a signed-in socket (already in the local users index); tells watchers
     /// cluster-wide when the user just came online.
     async fn user_signed_in(&self, app: &AppHub, user_id: &str);

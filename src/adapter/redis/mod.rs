@@ -358,6 +358,16 @@ impl Adapter for RedisAdapter {
         self.script::<i64>("disconnect", &scripts::CONNECTION, &args).await;
     }
 
+    async fn connection_count(&self, app: &AppHub) -> usize {
+        let mut conn = self.conn.clone();
+        let key = self.key(&app.config.id, "connections");
+        let n: Option<Option<i64>> = self.run("connections", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }).await;
+        match n {
+            Some(n) => n.unwrap_or(0).max(0) as usize,
+            None => app.connection_count(),
+        }
+    }
+
     async fn user_signed_in(&self, app: &AppHub, user_id: &str) {
         let args = [app.config.id.as_str(), user_id, "1"];
         match self.script::<i64>("sign-in", &scripts::USER, &args).await {
