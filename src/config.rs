@@ -389,7 +389,7 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
                 table.insert(key, parsed);
             }
             // Read by main.rs / test tooling, not configuration keys.
-            "config" | "log_filter" | "bin" => {}
+            "config" | "log_filter" | "bin" | "url" => {}
             _ => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
         }
     }

@@ -1,0 +1,78 @@
+//! `herald` / `herald serve`: load the configuration, start logging, run until a signal.
+
+use std::path::PathBuf;
+
+use herald::config::Config;
+use herald::server::Server;
+
+use super::Failure;
+
+pub const HELP: &str = "\
+Examples:
+  herald serve                             one development app on 127.0.0.1:6001
+  herald serve --config /etc/herald.toml
+  HERALD_PORT=7000 herald serve --config herald.toml
+
+Settings come from built-in defaults, then the file, then HERALD_* variables, then --host
+and --port (docs/configuration.md). Exit code 2 on a configuration error, 1 when the server
+cannot listen or stops with an error.";
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see docs/configuration.md). Without it, herald runs one dev app.
+    #[arg(long, short, env = "HERALD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Overrides `host`.
+    #[arg(long)]
+    host: Option<String>,
+    /// Overrides `port`.
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), Failure> {
+    let (mut config, generated) =
+        Config::load(args.config.as_deref(), super::config_env()).map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(host) = args.host {
+        config.host = host;
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    herald::logging::init(&config);
+    actix_web::rt::System::new()
+        .block_on(async move {
+            let server = Server::bind(config).map_err(|e| {
+                eprintln!("herald: cannot listen: {e} (is another process using the port? set --port or HERALD_PORT)");
+                e
+            })?;
+            print_banner(&server, generated);
+            server.run_until_signal().await
+        })
+        // The reason has been printed or logged already.
+        .map_err(|_| Failure::Request(String::new()))
+}
+
+fn print_banner(server: &Server, generated: bool) {
+    let addr = server.addr;
+    let config = &server.state.config;
+    println!("herald {} listening on ws://{addr} (HTTP API on http://{addr})", env!("CARGO_PKG_VERSION"));
+    for app in &config.apps {
+        if generated {
+            println!("dev app (no config given):  id = {}  key = {}  secret = {}", app.id, app.key, app.secret);
+        } else {
+            println!("app {}: key = {}", app.id, app.key);
+        }
+    }
+    if generated {
+        let app = &config.apps[0];
+        println!(
+            "\nConnect from pusher-js:\n  const pusher = new Pusher('{key}', {{ cluster: 'local', wsHost: '{host}', wsPort: {port}, forceTLS: false, enabledTransports: ['ws'] }});\n  pusher.subscribe('my-channel').bind('my-event', console.log);\nTrigger with a server library: appId '{id}', key '{key}', secret '{secret}', host '{host}', port {port}, useTLS false.\n",
+            key = app.key,
+            host = addr.ip(),
+            port = addr.port(),
+            id = app.id,
+            secret = app.secret,
+        );
+    }
+}
