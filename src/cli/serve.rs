@@ -56,6 +56,12 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
 fn print_banner(server: &Server, generated: bool) {
     let addr = server.addr;
     let config = &server.state.config;
+    if config.log_format == herald::config::LogFormat::Json {
+        // Keep stdout pure JSON lines: the banner becomes a log event (never with a secret).
+        let apps: Vec<String> = config.apps.iter().map(|a| format!("{}:{}", a.id, a.key)).collect();
+        tracing::info!(addr = %addr, tls = server.tls.is_some(), apps = ?apps, dev_app = generated, "herald listening");
+        return;
+    }
     println!("herald {} listening on ws://{addr} (HTTP API on http://{addr})", env!("CARGO_PKG_VERSION"));
     for app in &config.apps {
         if generated {

@@ -184,7 +184,8 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
             code: code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
         })
         .inc();
-    tracing::info!(app = %app.config.id, socket_id, code, "connection closed");
+    let code_text = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+    tracing::info!(app = %app.config.id, socket_id, code = %code_text, "connection closed");
     state.tap.emit(|| {
         let event = TapEvent::new(&app.config.id, "connection_closed").socket(&socket_id);
         match code {

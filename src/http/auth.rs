@@ -37,7 +37,7 @@ pub async fn authenticate(
     let signed = SignedRequest { method: req.method().as_str(), path: req.uri().path(), params: &params, body: &body };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     api_signature::verify(&signed, &app.config.key, &app.config.secret, now).map_err(|e| {
-        tracing::debug!(app = %app.config.id, path = req.uri().path(), reason = %e, "API request refused");
+        tracing::debug!(app = %app.config.id, path = req.uri().path(), reason = %e, "API signature check failed");
         ApiError::unauthorized(e.to_string())
     })?;
     if !app.config.enabled {

@@ -39,6 +39,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        // One line per refused API request, with the reason (never the query or body).
+        tracing::info!(status = self.status.as_u16(), reason = %self.message, "API request refused");
         HttpResponse::build(self.status).json(serde_json::json!({ "error": self.message }))
     }
 }
