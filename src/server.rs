@@ -48,13 +48,15 @@ impl Server {
             .shutdown_timeout(state.config.shutdown_grace_period)
             .backlog(4096)
             .max_connection_rate(2048);
-        let address = (state.config.host.as_str(), state.config.port);
+        let listener = open_listener(&state.config.host, state.config.port)?;
+        // A second handle on the listening socket, to refuse new connections at shutdown.
+        let _ = state.listener.set(listener.try_clone()?);
         let (http, tls) = if state.config.tls_cert.is_empty() {
-            (http.bind(address)?, None)
+            (http.listen(listener)?, None)
         } else {
             let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
             let tls_config = cert.server_config().map_err(std::io::Error::other)?;
-            (http.bind_rustls_0_23(address, tls_config)?, Some(cert))
+            (http.listen_rustls_0_23(listener, tls_config)?, Some(cert))
         };
         let addr = *http.addrs().first().expect("bound to one address");
         actix_web::rt::spawn(housekeeping(state.clone()));
@@ -89,10 +91,31 @@ impl Server {
     }
 }
 
+/// Binds `host:port` with a deep accept backlog.
+fn open_listener(host: &str, port: u16) -> std::io::Result<std::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("`host` = \"{host}\" resolves to no address")))?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
 /// Refuses new sockets, asks every socket to reconnect elsewhere (4200), waits for them to
-/// drain within the grace period, then stops the listener.
+/// drain within the grace period, then stops the server.
 pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     state.begin_shutdown();
+    // Stop accepting and close the listening socket at once: new connections are refused
+    // (a load balancer fails over, a client retries elsewhere) instead of being accepted and
+    // then reset when the process exits.
+    handle.pause().await;
+    if let Some(listener) = state.listener.get() {
+        let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
+    }
     for app in state.apps() {
         for conn in app.connections() {
             conn.close(close_code::SERVER_SHUTDOWN);

@@ -21,6 +21,8 @@ pub struct Shared {
     pub webhooks: Webhooks,
     /// Live events for the debug console.
     pub tap: Tap,
+    /// The listening socket, closed first on shutdown so new connections are refused.
+    pub listener: std::sync::OnceLock<std::net::TcpListener>,
     /// Set on SIGTERM/SIGINT: `/ready` turns false and new sockets are refused.
     shutting_down: AtomicBool,
 }
@@ -37,7 +39,7 @@ impl Shared {
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, shutting_down: AtomicBool::new(false) })
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false) })
     }
 
     pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {

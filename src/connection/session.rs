@@ -50,8 +50,8 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
 
     let mut close_code: Option<CloseCode> = None;
     if !state.adapter.connection_opened(&app).await {
+        // Not counted by the adapter, so not uncounted either.
         app.remove_connection(&conn.socket_id());
-        state.adapter.connection_closed(&app).await;
         return refuse(session, close_code::OVER_QUOTA).await;
     }
     if session.text(established).await.is_ok() {

@@ -76,6 +76,10 @@ impl AppHub {
         }
     }
 
+    pub fn connection(&self, socket_id: &SocketId) -> Option<ConnHandle> {
+        self.connections.get(socket_id).map(|c| c.clone())
+    }
+
     /// Every connection of this app on this node (for shutdown).
     pub fn connections(&self) -> Vec<ConnHandle> {
         self.connections.iter().map(|c| c.value().clone()).collect()

@@ -22,7 +22,11 @@ pub async fn run(adapter: Arc<RedisAdapter>, state: Weak<Shared>) {
             return; // drain() takes the node out of the cluster
         }
         let Some(added) = adapter.heartbeat().await else { continue };
-        if registered && added == 1 {
+        if adapter.check_epoch().await {
+            tracing::warn!("Redis lost the cluster's shared state (restarted empty?); rebuilding this node's share");
+            adapter.needs_resync.store(true, Ordering::Release);
+            adapter.data_lost.store(true, Ordering::Release);
+        } else if registered && added == 1 {
             tracing::warn!(node = %adapter.node_id, "this node was declared dead by the cluster; rebuilding its state");
             adapter.needs_resync.store(true, Ordering::Release);
         }
@@ -63,6 +67,23 @@ impl RedisAdapter {
         let key = format!("{}:nodes", self.prefix);
         let node = self.node_id.clone();
         self.run("heartbeat", async move { redis::cmd("ZADD").arg(key).arg(now_ms()).arg(node).query_async(&mut conn).await }).await
+    }
+
+    /// Reads (and if missing, creates) the cluster epoch. True when it differs from the one this
+    /// node saw before: Redis lost its data since.
+    async fn check_epoch(&self) -> bool {
+        let key = format!("{}:epoch", self.prefix);
+        let fresh = format!("{:016x}", rand::random::<u64>());
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&key).arg(&fresh).arg("NX").ignore().cmd("GET").arg(&key);
+        let Some((current,)) = self.run("epoch", async move { pipe.query_async::<(String,)>(&mut conn).await }).await else {
+            return false;
+        };
+        let mut seen = self.epoch.lock().expect("epoch lock");
+        let changed = seen.as_ref().is_some_and(|old| *old != current);
+        *seen = Some(current);
+        changed
     }
 
     /// Finds nodes whose heartbeat is older than `node_timeout`; the node that removes one from
@@ -136,14 +157,107 @@ impl RedisAdapter {
         };
         self.needs_resync.store(false, Ordering::Release);
         let added = changes(added);
+        // Other nodes resynchronise within a heartbeat or two of this one; complete the rosters
+        // of sockets that joined during the outage once they have.
+        if let Some(me) = self.arc() {
+            let state = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                me.complete_degraded_rosters(&state).await;
+            });
+        }
+        if self.data_lost.swap(false, Ordering::AcqRel) {
+            self.after_data_loss(state, added).await;
+            return;
+        }
         // A change undone and redone is no change.
         let undone: HashSet<(String, String, String)> = removed.iter().map(|c| (c.app.clone(), c.channel.clone(), c.user.clone())).collect();
         let redone: HashSet<(String, String, String)> = added.iter().map(|c| (c.app.clone(), c.channel.clone(), c.user.clone())).collect();
         let net_removed: Vec<Change> = removed.into_iter().filter(|c| !redone.contains(&(c.app.clone(), c.channel.clone(), c.user.clone()))).collect();
         let net_added: Vec<Change> = added.into_iter().filter(|c| !undone.contains(&(c.app.clone(), c.channel.clone(), c.user.clone()))).collect();
         tracing::info!(removed = net_removed.len(), added = net_added.len(), "resynchronised this node's state with the cluster");
+        self.degraded_joins.clear();
+        self.degraded_leaves.clear();
         self.announce(state, net_removed).await;
         self.announce(state, net_added).await;
+    }
+
+    /// Sockets that joined a presence channel during the outage got a roster of this node's
+    /// members only; send each of them `member_added` for the members elsewhere.
+    async fn complete_degraded_rosters(&self, state: &State) {
+        let subscribers: Vec<(String, String, crate::protocol::socket_id::SocketId)> =
+            self.degraded_subscribers.iter().map(|e| e.key().clone()).collect();
+        self.degraded_subscribers.clear();
+        let mut by_channel: std::collections::HashMap<(String, String), Vec<crate::protocol::socket_id::SocketId>> = Default::default();
+        for (app, channel, socket) in subscribers {
+            by_channel.entry((app, channel)).or_default().push(socket);
+        }
+        for ((app_id, channel), sockets) in by_channel {
+            let Some(app) = state.app_by_id(&app_id) else { continue };
+            let mut conn = self.conn.clone();
+            let key = self.key(&app_id, &format!("members:{channel}"));
+            let Some(records) = self.run("roster", async move { redis::cmd("HVALS").arg(key).query_async::<Vec<String>>(&mut conn).await }).await else {
+                continue;
+            };
+            let local: HashSet<String> = app.presence_users(&channel).into_iter().collect();
+            for record in records {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&record) else { continue };
+                let user_id = v.get("user_id").cloned().unwrap_or(serde_json::Value::Null);
+                let key = match &user_id {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if local.contains(&key) {
+                    continue;
+                }
+                let frame = outbound::member_added(&channel, &user_id, v.get("user_info").unwrap_or(&serde_json::Value::Null));
+                for socket in &sockets {
+                    if app.subscription(&channel, socket).is_some() {
+                        if let Some(handle) = app.connection(socket) {
+                            handle.send(frame.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// After Redis lost everything, every node re-adds its state, so "added" says nothing about
+    /// what clients and webhooks already know. Announce to the other nodes' clients only what
+    /// changed on this node while Redis was away: members who joined here, and members who left
+    /// here and are not back anywhere. Webhooks for those changes were sent when they happened.
+    async fn after_data_loss(&self, state: &State, added: Vec<Change>) {
+        for change in added.into_iter().filter(|c| c.kind == "added") {
+            let key = (change.app.clone(), change.channel.clone(), change.user.clone());
+            if !self.degraded_joins.contains(&key) {
+                continue;
+            }
+            let Some(app) = state.app_by_id(&change.app) else { continue };
+            let member = app
+                .local_channels()
+                .into_iter()
+                .find(|(c, _, _)| *c == change.channel)
+                .and_then(|(_, _, members)| members.into_iter().find(|(m, _)| m.key == change.user));
+            if let Some((m, _)) = member {
+                let frame = outbound::member_added(&change.channel, &m.user_id, &m.user_info);
+                crate::adapter::Adapter::publish(self, app, &change.channel, frame, None).await;
+            }
+        }
+        let leaves: Vec<((String, String, String), serde_json::Value)> =
+            self.degraded_leaves.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
+        for ((app_id, channel, user), user_id) in leaves {
+            let Some(app) = state.app_by_id(&app_id) else { continue };
+            let mut conn = self.conn.clone();
+            let key = self.key(&app_id, &format!("members:{channel}"));
+            let u = user.clone();
+            let present: Option<bool> = self.run("member check", async move { redis::cmd("HEXISTS").arg(key).arg(u).query_async(&mut conn).await }).await;
+            if present == Some(false) {
+                crate::adapter::Adapter::publish(self, app, &channel, outbound::member_removed(&channel, &user_id), None).await;
+            }
+        }
+        self.degraded_joins.clear();
+        self.degraded_leaves.clear();
+        tracing::info!("rebuilt this node's share of the cluster state after Redis lost its data");
     }
 
     /// Tells clients, watchers and webhooks about membership changes found by a cleanup or

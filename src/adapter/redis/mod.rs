@@ -57,6 +57,8 @@ pub struct RedisAdapter {
     commands_ok: AtomicBool,
     /// Set when Redis missed some of this node's changes; the janitor then rebuilds them.
     needs_resync: AtomicBool,
+    /// Set when the cluster epoch changed: the next resync is after a data loss.
+    data_lost: AtomicBool,
     /// Per (app, channel): when a subscription count last went out, and whether one waits.
     counts: DashMap<(String, String), (Option<Instant>, bool)>,
     state: OnceLock<Weak<Shared>>,
@@ -64,6 +66,16 @@ pub struct RedisAdapter {
     me: Weak<RedisAdapter>,
     /// Leave webhooks waiting out their delay: id → (held key, app, event). Drained at shutdown.
     held: DashMap<u64, (String, Arc<crate::config::AppConfig>, WebhookEvent)>,
+    /// The value of `P:epoch` when this node last saw Redis: a different value means Redis
+    /// lost its data (a restart without persistence) rather than this node being cleaned up.
+    epoch: std::sync::Mutex<Option<String>>,
+    /// Presence changes this node could only apply locally while Redis was unreachable,
+    /// keyed by (app, channel, user): joins, and leaves with the member's original user id.
+    degraded_joins: dashmap::DashSet<(String, String, String)>,
+    degraded_leaves: DashMap<(String, String, String), Value>,
+    /// Sockets that joined a presence channel while Redis was unreachable: their roster held
+    /// only this node's members, so they learn the others' after the resync.
+    degraded_subscribers: dashmap::DashSet<(String, String, SocketId)>,
 }
 
 impl RedisAdapter {
@@ -90,10 +102,15 @@ impl RedisAdapter {
             bus_connected: AtomicBool::new(false),
             commands_ok: AtomicBool::new(true),
             needs_resync: AtomicBool::new(false),
+            data_lost: AtomicBool::new(false),
             counts: DashMap::new(),
             state: OnceLock::new(),
             me: me.clone(),
             held: DashMap::new(),
+            epoch: std::sync::Mutex::new(None),
+            degraded_joins: dashmap::DashSet::new(),
+            degraded_leaves: DashMap::new(),
+            degraded_subscribers: dashmap::DashSet::new(),
         }))
     }
 
@@ -282,9 +299,16 @@ impl Adapter for RedisAdapter {
 
         let Some((count, occupied, member_state, roster)) = joined else {
             // Degraded: local semantics until the resync.
+            let presence = member.is_some();
             let out = app.subscribe(channel, conn, member, PresenceView::Cluster { data: None })?;
+            if presence {
+                self.degraded_subscribers.insert((app.config.id.clone(), channel.to_string(), conn.socket_id));
+            }
             if let Some(m) = &out.member_added {
                 app.broadcast(channel, &outbound::member_added(channel, &m.user_id, &m.user_info), Some(&conn.socket_id));
+                let key = (app.config.id.clone(), channel.to_string(), m.key.clone());
+                self.degraded_leaves.remove(&key);
+                self.degraded_joins.insert(key);
             }
             return Ok(out);
         };
@@ -317,6 +341,9 @@ impl Adapter for RedisAdapter {
         let Some((count, vacated, removed, record)) = left else {
             if let Some(m) = &local.member_removed {
                 app.broadcast(channel, &outbound::member_removed(channel, &m.user_id), None);
+                let key = (app.config.id.clone(), channel.to_string(), m.key.clone());
+                self.degraded_joins.remove(&key);
+                self.degraded_leaves.insert(key, m.user_id.clone());
             }
             return Some(local);
         };

@@ -12,7 +12,9 @@
 //! - `P:app:A:users` — hash user → signed-in sockets cluster-wide.
 //! - `P:app:A:connections` — connection count.
 //! - `P:app:A:held:CH[US user]` — a `channel_vacated`/`member_removed` webhook waiting out the
-//!   leave delay; a join that deletes it cancels the pair.
+//!   leave delay; a join that deletes it cancels the pair, the holding node deletes it when the
+//!   delay ends to release the webhook. It expires 30 s after the delay, so a node that died
+//!   while holding leaves nothing behind.
 //!
 //! Leaves only undo what the node's own hash records: if the node was declared dead and its
 //! state cleaned, a late leave changes nothing (the resync after recovery rebuilds it).
@@ -83,7 +85,7 @@ local n = dec(chans, ch, 1)
 local vacated = 0
 if n <= 0 then
   n, vacated = 0, 1
-  if hold > 0 then redis.call('SET', akey(app, 'held:' .. ch), node, 'PX', hold) end
+  if hold > 0 then redis.call('SET', akey(app, 'held:' .. ch), node, 'PX', hold + 30000) end
 end
 local removed, member = 0, ''
 if user ~= '' then
@@ -95,7 +97,7 @@ if user ~= '' then
       member = redis.call('HGET', mem, user) or ''
       redis.call('HDEL', mem, user)
       removed = 1
-      if hold > 0 then redis.call('SET', akey(app, 'held:' .. ch .. sep .. user), node, 'PX', hold) end
+      if hold > 0 then redis.call('SET', akey(app, 'held:' .. ch .. sep .. user), node, 'PX', hold + 30000) end
     end
   end
 end

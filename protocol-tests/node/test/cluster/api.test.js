@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 
 import { defineApp, eventually, startCluster, subscribe, unique, withLogs } from './support.js';
 
-describe('HTTP API answers cluster-wide (3 nodes)', () => {
+describe('HTTP API answers cluster-wide (3 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   const logged = (fn) => withLogs(() => cluster, fn);
   const tag = unique('api').replace(/-/g, '');

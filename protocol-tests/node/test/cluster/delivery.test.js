@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 
 import { barrier, defineApp, on, startCluster, subscribe, unique, withLogs } from './support.js';
 
-describe('cluster delivery (3 nodes)', () => {
+describe('cluster delivery (3 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   const logged = (fn) => withLogs(() => cluster, fn);
 

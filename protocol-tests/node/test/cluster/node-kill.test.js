@@ -26,7 +26,7 @@ const NODE_TIMEOUT_S = 3;
 // node_timeout, plus the janitor's 1 s tick, plus slack for a loaded machine.
 const REAP_DEADLINE_MS = NODE_TIMEOUT_S * 1000 + 4000;
 
-describe('SIGKILL of a node (3 nodes)', () => {
+describe('SIGKILL of a node (3 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   let receiver;
   const logged = (fn) => withLogs(() => cluster, fn);
@@ -146,5 +146,85 @@ describe('SIGKILL of a node (3 nodes)', () => {
     const ping = other.inbox.next(on('after-kill', room), { from: other.inbox.mark() });
     await cluster.api(n1).trigger(room, 'after-kill', {});
     await ping;
+  }));
+});
+
+// A frozen node (SIGSTOP) looks dead to the cluster: after node_timeout its members are removed
+// everywhere, while the other nodes keep answering promptly. When it resumes (SIGCONT) it must
+// notice it was declared dead and rebuild its share: its members come back for everyone, and
+// delivery across nodes works again.
+describe('a frozen node (SIGSTOP, then SIGCONT), 2 nodes', { timeout: 120_000 }, () => {
+  let cluster;
+  const logged = (fn) => withLogs(() => cluster, fn);
+
+  before(async () => {
+    cluster = await startCluster({ nodes: 2, apps: [defineApp()], config: { node_timeout: NODE_TIMEOUT_S } });
+  });
+  after(async () => {
+    if (cluster?.nodes[0].alive) cluster.nodes[0].child.kill('SIGCONT');
+    await cluster?.stop();
+  });
+
+  it('is declared dead after node_timeout, and rebuilds its state when it resumes', logged(async () => {
+    const room = unique('presence-frozen-');
+    const pub = unique('frozen-');
+    const [frozen, live] = cluster.nodes;
+    const sleeper = await cluster.connect(frozen, { presence: { user_id: 'sleeper' } });
+    const observer = await cluster.connect(live, { presence: { user_id: 'observer' } });
+    await subscribe(sleeper, room);
+    await subscribe(sleeper, pub);
+    const obsCh = await subscribe(observer, room);
+    await subscribe(observer, pub);
+    assert.deepEqual(rosterOf(obsCh), ['observer', 'sleeper']);
+    const from = observer.inbox.mark();
+
+    frozen.child.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    // The live node keeps answering promptly while the other one is frozen.
+    const started = Date.now();
+    const early = await cluster.get(live, `/channels/${room}`, { info: 'user_count' });
+    assert.ok(Date.now() - started < 1000, `API call on node1 took ${Date.now() - started} ms with node0 frozen`);
+    assert.equal(early.user_count, 2, 'not yet declared dead right after the freeze');
+
+    await observer.inbox.next(on('pusher_internal:member_removed', room, (m) => m.data.user_id === 'sleeper'), {
+      from,
+      timeout: REAP_DEADLINE_MS,
+      what: 'member_removed(sleeper) after node0 froze',
+    });
+    assert.ok(Date.now() - stoppedAt >= NODE_TIMEOUT_S * 1000 - 1500, 'declared dead before node_timeout');
+    await eventually(async () => {
+      const info = await cluster.get(live, `/channels/${room}`, { info: 'user_count,subscription_count' });
+      assert.deepEqual(info, { occupied: true, user_count: 1, subscription_count: 1 });
+      const p = await cluster.get(live, `/channels/${pub}`, { info: 'subscription_count' });
+      assert.deepEqual(p, { occupied: true, subscription_count: 1 });
+    }, { timeout: 3000, what: 'counts without the frozen node' });
+
+    // Resume: node0 finds itself declared dead and re-adds its sockets' state.
+    const fromResume = observer.inbox.mark();
+    frozen.child.kill('SIGCONT');
+    await observer.inbox.next(on('pusher_internal:member_added', room, (m) => m.data.user_id === 'sleeper'), {
+      from: fromResume,
+      timeout: 6000,
+      what: 'member_added(sleeper) after node0 resumed and resynchronised',
+    });
+    await eventually(async () => {
+      for (const n of cluster.nodes) {
+        const info = await cluster.get(n, `/channels/${room}`, { info: 'user_count,subscription_count' });
+        assert.deepEqual(info, { occupied: true, user_count: 2, subscription_count: 2 }, n.name);
+        const p = await cluster.get(n, `/channels/${pub}`, { info: 'subscription_count' });
+        assert.deepEqual(p, { occupied: true, subscription_count: 2 }, n.name);
+      }
+    }, { timeout: 6000, what: 'counts after node0 resumed' });
+    assert.deepEqual(rosterOf(obsCh), ['observer', 'sleeper']);
+    assert.equal(sleeper.connection.state, 'connected', "the frozen node's client stayed connected");
+    // Delivery across nodes in both directions.
+    const toSleeper = sleeper.inbox.next(on('wake', pub), { from: sleeper.inbox.mark() });
+    await cluster.api(live).trigger(pub, 'wake', {});
+    await toSleeper;
+    const toObserver = observer.inbox.next(on('wake2', pub), { from: observer.inbox.mark() });
+    await cluster.api(frozen).trigger(pub, 'wake2', {});
+    await toObserver;
+    const liveSet = await cluster.redis.command('ZRANGE', `${cluster.prefix}:nodes`, '0', '-1');
+    assert.deepEqual([...liveSet].sort(), [frozen.nodeId, live.nodeId].sort(), 'both nodes are in the live set again');
   }));
 });

@@ -28,7 +28,7 @@ const QUOTA = defineApp({ max_connections: 2 });
 const added = (ch, id) => on('pusher_internal:member_added', ch, (m) => String(m.data?.user_id) === id);
 const removed = (ch, id) => on('pusher_internal:member_removed', ch, (m) => String(m.data?.user_id) === id);
 
-describe('cluster-wide presence (2 nodes)', () => {
+describe('cluster-wide presence (2 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   const logged = (fn) => withLogs(() => cluster, fn);
 

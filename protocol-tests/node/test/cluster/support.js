@@ -497,7 +497,6 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
     dir,
     clients: new Set(),
     fayeSockets: new Set(),
-    extra: [],
   };
   try {
     cluster.nodes = await Promise.all(
@@ -561,6 +560,11 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
       ...(opts.pusher || {}),
     });
     client.inbox = new Inbox(client);
+    // Connection history (state changes and errors), shown when a test fails.
+    client.history = [];
+    const started = Date.now();
+    client.connection.bind('state_change', ({ previous, current }) => client.history.push(`+${Date.now() - started}ms ${previous}->${current}`));
+    client.connection.bind('error', (e) => client.history.push(`+${Date.now() - started}ms error ${errorCode(e) ?? e?.type ?? ''}`));
     client.label = opts.label ?? `${opts.user?.id ?? opts.presence?.user_id ?? 'anon'}@${target.name ?? target.port}`;
     cluster.clients.add(client);
     // pusher-js (Node) closes its faye socket again after the server closed it, which starts
@@ -593,13 +597,19 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
 
   cluster.liveNodes = () => cluster.nodes.filter((n) => n.alive);
 
-  /** The last lines of every node's log, for failure messages. */
-  cluster.logs = (lines = 40) =>
-    [...cluster.nodes, ...cluster.extra]
-      .map((n) => `--- ${n.name} (port ${n.port}, node id ${n.nodeId}) ---\n${n.output().split('\n').slice(-lines).join('\n')}`)
+  /** The last lines of every node's log and the live clients' histories, for failure messages. */
+  cluster.logs = (lines = 40) => {
+    const nodes = cluster.nodes
+      .map((n) => `--- ${n.name} (port ${n.port}, node id ${n.nodeId}${n.alive ? '' : ', stopped'}) ---\n${n.output().split('\n').slice(-lines).join('\n')}`)
       .join('\n');
+    const clients = [...cluster.clients]
+      .filter((c) => c.history.length > 2 || c.connection.state !== 'connected')
+      .map((c) => `${c.label} (${c.connection.state}, socket ${c.connection.socket_id}): ${c.history.join(', ')}`);
+    const extra = cluster.diagnostics?.() ?? '';
+    return `${nodes}${clients.length ? `\n--- clients ---\n${clients.join('\n')}` : ''}${extra ? `\n--- test diagnostics ---\n${extra}` : ''}`;
+  };
 
-  /** Removes every key of this cluster's prefix (never touches other keys). */
+  /** Every Redis key under this cluster's prefix. */
   cluster.ownKeys = async () => (await redis.keys()).filter((k) => k.startsWith(`${prefix}:`));
 
   cluster.stop = async () => {
@@ -611,7 +621,7 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
       }
     }
     cluster.clients.clear();
-    await Promise.all([...cluster.nodes, ...cluster.extra].map((n) => stopChild(n.child, 'SIGTERM', 4000)));
+    await Promise.all(cluster.nodes.map((n) => stopChild(n.child, 'SIGTERM', 4000)));
     for (const s of cluster.fayeSockets) {
       if (s._closeTimer) clearTimeout(s._closeTimer);
       if (s._pingTimer) clearInterval(s._pingTimer);
@@ -903,15 +913,19 @@ export const hook = (name, channel, userId) => (e) => e.name === name && e.chann
 /**
  * A TCP round-robin load balancer in front of `nodes` (node objects). Like a real one it
  * health-checks GET /ready every `checkEveryMs` and sends new connections only to ready
- * backends (falling back to the next one when a connect fails).
+ * backends, falling back to the next backend when a connect is refused and — with
+ * `retryEmpty` (like HAProxy's `retry-on conn-failure empty-response`) — when a backend
+ * accepts the connection but closes it before sending a single byte.
  *
- * proxy.port — where clients connect; proxy.routes — backend name per accepted connection;
+ * proxy.port — where clients connect; proxy.routes — the backend that answered, per connection;
  * proxy.pin(node) — send the next connections to that node (until pin(null)).
  */
-export async function startProxy(nodes, { checkEveryMs = 100 } = {}) {
+export async function startProxy(nodes, { checkEveryMs = 100, retryEmpty = true } = {}) {
   const healthy = new Map(nodes.map((n) => [n, true]));
   const sockets = new Set();
   const routes = [];
+  const log = [];
+  const born = Date.now();
   let next = 0;
   let pinned = null;
   let closed = false;
@@ -952,36 +966,58 @@ export async function startProxy(nodes, { checkEveryMs = 100 } = {}) {
 
   const server = net.createServer((downstream) => {
     sockets.add(downstream);
-    downstream.on('close', () => sockets.delete(downstream));
     downstream.on('error', () => {});
-    downstream.pause();
     const list = candidates();
+    const buffered = []; // what the client sent before any backend answered, for a retry
+    let upstream = null;
+    let answered = false;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      downstream.destroy();
+      upstream?.destroy();
+    };
+    downstream.on('data', (chunk) => {
+      if (!answered) buffered.push(chunk);
+      if (upstream?.connected) upstream.write(chunk);
+    });
+    downstream.on('close', () => {
+      sockets.delete(downstream);
+      finished = true;
+      upstream?.destroy();
+    });
     const attempt = (i) => {
-      if (i >= list.length || downstream.destroyed) {
-        downstream.destroy();
-        return;
-      }
+      if (finished) return;
+      if (i >= list.length) return finish();
       const backend = list[i];
-      const upstream = net.connect({ host: HOST, port: backend.port });
-      upstream.once('error', () => {
-        if (!upstream.connected) {
-          sockets.delete(upstream);
-          attempt(i + 1);
-        }
+      const up = net.connect({ host: HOST, port: backend.port });
+      upstream = up;
+      sockets.add(up);
+      let gotBytes = false;
+      up.on('connect', () => {
+        up.connected = true;
+        log.push(`+${Date.now() - born}ms ${backend.name}${healthy.get(backend) ? '' : ' (not ready)'}`);
+        for (const c of buffered) up.write(c);
       });
-      upstream.once('connect', () => {
-        upstream.connected = true;
-        routes.push(backend.name);
-        sockets.add(upstream);
-        upstream.on('close', () => {
-          sockets.delete(upstream);
-          downstream.destroy();
-        });
-        upstream.on('error', () => downstream.destroy());
-        downstream.on('close', () => upstream.destroy());
-        downstream.pipe(upstream);
-        upstream.pipe(downstream);
-        downstream.resume();
+      up.on('data', (chunk) => {
+        if (!gotBytes) routes.push(backend.name);
+        gotBytes = true;
+        answered = true;
+        buffered.length = 0;
+        downstream.write(chunk);
+      });
+      up.on('error', () => {});
+      up.on('close', () => {
+        sockets.delete(up);
+        if (finished) return;
+        if (!gotBytes && (!up.connected || retryEmpty)) {
+          // Refused, or (retry-on empty-response) accepted and closed without a single byte.
+          log.push(`+${Date.now() - born}ms ${backend.name} ${up.connected ? 'closed without answering' : 'refused'}: next backend`);
+          attempt(i + 1);
+          return;
+        }
+        finish();
       });
     };
     attempt(0);
@@ -995,6 +1031,8 @@ export async function startProxy(nodes, { checkEveryMs = 100 } = {}) {
     name: `proxy:${port}`,
     routes,
     healthy,
+    /** Every accepted connection's backend with its time since the proxy started. */
+    log,
     pin(node) {
       pinned = node;
     },

@@ -12,7 +12,7 @@ const watchlistEvents = (client, from) =>
     .filter((m) => m.event === 'pusher_internal:watchlist_events', from)
     .flatMap((m) => m.data.events.map((e) => `${e.name}:${[...e.user_ids].sort().join(',')}`));
 
-describe('user features across nodes (2 nodes)', () => {
+describe('user features across nodes (2 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   const logged = (fn) => withLogs(() => cluster, fn);
 

@@ -15,7 +15,7 @@ const BATCH_MS = 20;
 // (held events) plus batching and delivery.
 const QUIET_MS = LEAVE_DELAY_MS + 600;
 
-describe('webhooks once per cluster (2 nodes)', () => {
+describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
   let cluster;
   let receiver;
   const logged = (fn) => withLogs(() => cluster, fn);
@@ -31,8 +31,9 @@ describe('webhooks once per cluster (2 nodes)', () => {
     await receiver?.close();
   });
 
-  /** Unsubscribes and waits until every node's API says the socket left. */
+  /** Unsubscribes and waits until every node's API says the socket left; returns when it unsubscribed. */
   async function leave(client, ch, expectedCount) {
+    const at = Date.now();
     client.unsubscribe(ch);
     await pollUntil(
       async () => {
@@ -41,18 +42,25 @@ describe('webhooks once per cluster (2 nodes)', () => {
       },
       { what: `subscription_count ${expectedCount} on ${ch} everywhere` },
     );
-    return Date.now();
+    return at;
   }
 
-  it('channel_occupied once when subscribers join on both nodes at the same time; vacated only after the last one anywhere leaves', logged(async () => {
-    const ch = unique('wh-room-');
-    const [a, b, c] = await Promise.all([cluster.connect(0), cluster.connect(1), cluster.connect(1)]);
+  it('channel_occupied once when subscribers join on both nodes at the same time', logged(async () => {
+    const ch = unique('wh-occupied-');
+    const clients = await Promise.all([cluster.connect(0), cluster.connect(1), cluster.connect(0), cluster.connect(1)]);
     // Concurrent first subscriptions on two nodes: only one may be "first".
-    await Promise.all([subscribe(a, ch), subscribe(b, ch)]);
-    await receiver.waitFor(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
-    await subscribe(c, ch);
+    await Promise.all(clients.map((c) => subscribe(c, ch)));
+    const occupied = await receiver.waitFor(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
+    assert.ok(occupied._valid, 'the webhook signature is valid (pusher library webhook().isValid())');
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'channel_occupied exactly once');
+  }));
+
+  it('channel_vacated not while a subscriber remains on another node; once after the last one anywhere leaves', logged(async () => {
+    const ch = unique('wh-room-');
+    const [a, b, c] = await Promise.all([cluster.connect(0), cluster.connect(1), cluster.connect(1)]);
+    for (const x of [a, b, c]) await subscribe(x, ch);
+    await receiver.waitFor(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
 
     // The node0 subscriber leaves; two remain on node1: no vacated.
     await leave(a, ch, 2);
@@ -63,9 +71,12 @@ describe('webhooks once per cluster (2 nodes)', () => {
 
     // The last subscriber anywhere leaves: vacated, once, after it left.
     const leftAt = await leave(c, ch, 0);
-    const vacated = await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch}` });
-    assert.ok(vacated._at >= leftAt - 50, 'vacated arrived after the last subscriber left');
-    assert.ok(vacated._valid, 'the webhook signature is valid (pusher library webhook().isValid())');
+    const vacated = await receiver.waitFor(hook('channel_vacated', ch), {
+      timeout: LEAVE_DELAY_MS + 3000,
+      what: `channel_vacated for ${ch} after its last subscriber (on node1) left`,
+    });
+    assert.ok(vacated._at >= leftAt, 'vacated arrived after the last subscriber left');
+    assert.ok(vacated._valid, 'the webhook signature is valid');
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('channel_vacated', ch)), 1, 'channel_vacated exactly once');
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'no second channel_occupied');
@@ -87,32 +98,41 @@ describe('webhooks once per cluster (2 nodes)', () => {
     assert.equal(receiver.count(hook('channel_vacated', ch)), 0, 'vacated while a subscriber remains on node1');
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'occupied once: the channel never became empty');
     await leave(b2, ch, 0);
-    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000 });
+    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
   }));
 
-  it('member_added and member_removed once per member, whatever the nodes of its sockets', logged(async () => {
-    const ch = unique('presence-wh-');
-    const u1a = await cluster.connect(0, { presence: { user_id: 'wh-u1' } });
-    const u1b = await cluster.connect(1, { presence: { user_id: 'wh-u1' } });
-    const u2 = await cluster.connect(1, { presence: { user_id: 'wh-u2' } });
+  it('member_added once per member, whatever the nodes of its sockets', logged(async () => {
+    const ch = unique('presence-wh-added-');
+    const u1a = await cluster.connect(0, { presence: { user_id: 'wh-a1' } });
+    const u1b = await cluster.connect(1, { presence: { user_id: 'wh-a1' } });
+    const u2 = await cluster.connect(1, { presence: { user_id: 'wh-a2' } });
     await Promise.all([subscribe(u1a, ch), subscribe(u1b, ch)]);
     await subscribe(u2, ch);
-    await receiver.waitFor(hook('member_added', ch, 'wh-u2'), { what: 'member_added wh-u2' });
+    await receiver.waitFor(hook('member_added', ch, 'wh-a2'), { what: 'member_added wh-a2' });
     await delay(QUIET_MS);
-    assert.equal(receiver.count(hook('member_added', ch, 'wh-u1')), 1, 'member_added(wh-u1) once for sockets on two nodes');
-    assert.equal(receiver.count(hook('member_added', ch, 'wh-u2')), 1);
+    assert.equal(receiver.count(hook('member_added', ch, 'wh-a1')), 1, 'member_added(wh-a1) once for sockets on two nodes');
+    assert.equal(receiver.count(hook('member_added', ch, 'wh-a2')), 1);
+    assert.equal(receiver.count(hook('channel_occupied', ch)), 1);
+  }));
+
+  it("member_removed once, only after the member's last socket anywhere left", logged(async () => {
+    const ch = unique('presence-wh-removed-');
+    const u1a = await cluster.connect(0, { presence: { user_id: 'wh-r1' } });
+    const u1b = await cluster.connect(1, { presence: { user_id: 'wh-r1' } });
+    const u2 = await cluster.connect(1, { presence: { user_id: 'wh-r2' } });
+    for (const c of [u1a, u1b, u2]) await subscribe(c, ch);
+    await receiver.waitFor(hook('member_added', ch, 'wh-r2'));
 
     await leave(u1a, ch, 2);
     await delay(QUIET_MS);
-    assert.equal(receiver.count(hook('member_removed', ch, 'wh-u1')), 0, 'member_removed while wh-u1 still has a socket on node1');
+    assert.equal(receiver.count(hook('member_removed', ch, 'wh-r1')), 0, 'member_removed while wh-r1 still has a socket on node1');
     await leave(u1b, ch, 1);
-    await receiver.waitFor(hook('member_removed', ch, 'wh-u1'), { timeout: LEAVE_DELAY_MS + 3000, what: 'member_removed wh-u1' });
+    await receiver.waitFor(hook('member_removed', ch, 'wh-r1'), { timeout: LEAVE_DELAY_MS + 3000, what: 'member_removed wh-r1 after its last socket (node1) left' });
     await leave(u2, ch, 0);
     await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: 'channel_vacated' });
     await delay(QUIET_MS);
-    assert.equal(receiver.count(hook('member_removed', ch, 'wh-u1')), 1, 'member_removed(wh-u1) once');
-    assert.equal(receiver.count(hook('member_removed', ch, 'wh-u2')), 1, 'member_removed(wh-u2) once');
-    assert.equal(receiver.count(hook('channel_occupied', ch)), 1);
+    assert.equal(receiver.count(hook('member_removed', ch, 'wh-r1')), 1, 'member_removed(wh-r1) once');
+    assert.equal(receiver.count(hook('member_removed', ch, 'wh-r2')), 1, 'member_removed(wh-r2) once');
     assert.equal(receiver.count(hook('channel_vacated', ch)), 1);
     for (const e of receiver.events((x) => x.channel === ch)) assert.ok(e._valid, `signature of ${e.name}`);
   }));
@@ -129,6 +149,6 @@ describe('webhooks once per cluster (2 nodes)', () => {
     assert.equal(receiver.count(hook('channel_vacated', ch)), 0, 'vacated although a subscriber came back on node1 within the leave delay');
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'a second occupied although the vacate was cancelled');
     await leave(b, ch, 0);
-    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000 });
+    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
   }));
 });
