@@ -53,6 +53,14 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|_| Failure::Request(String::new()))
 }
 
+/// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn print_banner(server: &Server, generated: bool) {
     let addr = server.addr;
     let config = &server.state.config;
@@ -62,17 +70,17 @@ fn print_banner(server: &Server, generated: bool) {
         tracing::info!(addr = %addr, tls = server.tls.is_some(), apps = ?apps, dev_app = generated, "herald listening");
         return;
     }
-    println!("herald {} listening on ws://{addr} (HTTP API on http://{addr})", env!("CARGO_PKG_VERSION"));
+    say!("herald {} listening on ws://{addr} (HTTP API on http://{addr})", env!("CARGO_PKG_VERSION"));
     for app in &config.apps {
         if generated {
-            println!("dev app (no config given):  id = {}  key = {}  secret = {}", app.id, app.key, app.secret);
+            say!("dev app (no config given):  id = {}  key = {}  secret = {}", app.id, app.key, app.secret);
         } else {
-            println!("app {}: key = {}", app.id, app.key);
+            say!("app {}: key = {}", app.id, app.key);
         }
     }
     if generated {
         let app = &config.apps[0];
-        println!(
+        say!(
             "\nConnect from pusher-js:\n  const pusher = new Pusher('{key}', {{ cluster: 'local', wsHost: '{host}', wsPort: {port}, forceTLS: false, enabledTransports: ['ws'] }});\n  pusher.subscribe('my-channel').bind('my-event', console.log);\nTrigger with a server library: appId '{id}', key '{key}', secret '{secret}', host '{host}', port {port}, useTLS false.\n",
             key = app.key,
             host = addr.ip(),
