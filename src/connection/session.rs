@@ -2,7 +2,9 @@
 //! requests and the liveness timer.
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, Session};
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
 
@@ -64,28 +66,48 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
             .config
             .authorized_connections
             .then(|| Instant::now() + Duration::from_secs(app.config.authorization_timeout));
+        // One timer per purpose, reset when its deadline moves: creating a timer per loop turn
+        // would cost a timer-wheel registration per delivered frame.
+        let liveness_timer = sleep_until(deadline);
+        tokio::pin!(liveness_timer);
+        let authorization_timer = sleep_until(authorization_deadline.unwrap_or(deadline));
+        tokio::pin!(authorization_timer);
+        let mut closed = inbox.control.closed();
         loop {
             tokio::select! {
                 biased;
-                code = inbox.control.closed() => {
+                code = &mut closed => {
                     close_code = Some(code);
                     break;
                 }
                 frame = inbox.frames.recv() => {
                     let Some(frame) = frame else { break };
-                    // A peer that stops reading makes this send wait. Meanwhile a close request
-                    // (slow consumer, terminate, shutdown) or the liveness deadline still ends
-                    // the connection, so a stalled reader cannot pin its task and state.
-                    let stalled_after = last_activity + activity_timeout + pong_timeout;
-                    tokio::select! {
-                        sent = session.text(frame) => if sent.is_err() { break },
-                        code = inbox.control.closed() => {
-                            close_code = Some(code);
-                            break;
-                        }
-                        _ = sleep_until(stalled_after) => {
-                            close_code = Some(close_code::PONG_TIMEOUT);
-                            break;
+                    let mut send = std::pin::pin!(session.text(frame));
+                    // Almost always the session has room and the send completes at once.
+                    let sent = std::future::poll_fn(|cx| Poll::Ready(match send.as_mut().poll(cx) {
+                        Poll::Ready(r) => Some(r),
+                        Poll::Pending => None,
+                    }))
+                    .await;
+                    match sent {
+                        Some(Ok(())) => {}
+                        Some(Err(_)) => break,
+                        // A peer that stops reading makes the send wait. Meanwhile a close
+                        // request (slow consumer, terminate, shutdown) or the liveness deadline
+                        // still ends the connection, so a stalled reader cannot pin its task.
+                        None => {
+                            let stalled_after = last_activity + activity_timeout + pong_timeout;
+                            tokio::select! {
+                                sent = send => if sent.is_err() { break },
+                                code = &mut closed => {
+                                    close_code = Some(code);
+                                    break;
+                                }
+                                _ = sleep_until(stalled_after) => {
+                                    close_code = Some(close_code::PONG_TIMEOUT);
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
@@ -118,11 +140,11 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                         }
                     }
                 }
-                _ = sleep_until(authorization_deadline.unwrap_or(deadline)), if authorization_deadline.is_some() => {
+                _ = &mut authorization_timer, if authorization_deadline.is_some() => {
                     close_code = Some(close_code::UNAUTHORIZED_CONNECTION);
                     break;
                 }
-                _ = sleep_until(deadline) => {
+                _ = &mut liveness_timer => {
                     match liveness {
                         _ if last_activity + activity_timeout > Instant::now() => {
                             deadline = last_activity + activity_timeout;
@@ -141,6 +163,7 @@ pub async fn run(state: State, app: Arc<AppHub>, mut session: Session, mut strea
                             break;
                         }
                     }
+                    liveness_timer.as_mut().reset(deadline);
                 }
             }
         }

@@ -1,8 +1,12 @@
 //! The handle through which the rest of the server reaches one connection.
 
 use bytestring::ByteString;
+use futures_util::task::AtomicWaker;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{mpsc, Notify};
+use std::task::{Context, Poll};
+use tokio::sync::mpsc;
 
 use crate::protocol::close_code::{self, CloseCode};
 use crate::protocol::socket_id::SocketId;
@@ -20,9 +24,12 @@ pub struct ConnHandle {
 }
 
 /// Close requests from outside the connection task (slow consumer, terminate, shutdown).
+///
+/// The connection task polls [`Control::closed`] on every turn of its loop, so it is built on
+/// an `AtomicWaker` (a few atomic operations) rather than `Notify` (a mutex-guarded list).
 pub struct Control {
     close: OnceLock<CloseCode>,
-    notify: Notify,
+    waker: AtomicWaker,
 }
 
 /// The receiving half, owned by the connection task.
@@ -34,7 +41,7 @@ pub struct ConnInbox {
 impl ConnHandle {
     pub fn new(socket_id: SocketId, queue_size: usize) -> (ConnHandle, ConnInbox) {
         let (tx, rx) = mpsc::channel(queue_size);
-        let control = Arc::new(Control { close: OnceLock::new(), notify: Notify::new() });
+        let control = Arc::new(Control { close: OnceLock::new(), waker: AtomicWaker::new() });
         (ConnHandle { socket_id, tx, control: control.clone() }, ConnInbox { frames: rx, control })
     }
 
@@ -53,19 +60,36 @@ impl ConnHandle {
     /// Asks the connection task to close the socket with `code`. The first request wins.
     pub fn close(&self, code: CloseCode) {
         if self.control.close.set(code).is_ok() {
-            self.control.notify.notify_one();
+            self.control.waker.wake();
         }
     }
 }
 
 impl Control {
     /// Resolves once someone has asked for the connection to close, with the code to use.
-    pub async fn closed(&self) -> CloseCode {
-        loop {
-            if let Some(code) = self.close.get() {
-                return *code;
-            }
-            self.notify.notified().await;
+    /// The future can be polled again and again (the connection loop keeps one).
+    pub fn closed(&self) -> Closed<'_> {
+        Closed { control: self }
+    }
+}
+
+/// See [`Control::closed`].
+pub struct Closed<'a> {
+    control: &'a Control,
+}
+
+impl Future for Closed<'_> {
+    type Output = CloseCode;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseCode> {
+        if let Some(code) = self.control.close.get() {
+            return Poll::Ready(*code);
+        }
+        self.control.waker.register(cx.waker());
+        // A close may have landed between the check and the registration.
+        match self.control.close.get() {
+            Some(code) => Poll::Ready(*code),
+            None => Poll::Pending,
         }
     }
 }
