@@ -47,6 +47,8 @@ impl Server {
             .disable_signals()
             .shutdown_timeout(state.config.shutdown_grace_period)
             .backlog(4096)
+            // Real-time frames are small and latency-sensitive: no Nagle delay.
+            .tcp_nodelay(true)
             .max_connection_rate(2048);
         let listener = open_listener(&state.config.host, state.config.port)?;
         // A second handle on the listening socket, to refuse new connections at shutdown.
