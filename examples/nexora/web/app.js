@@ -184,11 +184,15 @@ async function openConversation(kind, id, label) {
   clearTypers();
   $('#online').replaceChildren();
   $('#messages').replaceChildren();
-  $('#conv-title').textContent = label;
+  // No sending while the switch is in flight: a message typed now would go to the old one.
+  $('#composer').hidden = true;
 
   const page = await api('GET', `/api/${kind}/${id}/messages`);
   const c = { kind, id, label, channelName: page.channel, nextBefore: page.next_before, lastId: 0 };
   app.conversation = c;
+  // The title changes only once the conversation has, so it tells (people and tests) where
+  // the composer sends.
+  $('#conv-title').textContent = label;
   page.messages.forEach(renderMessage);
   $('#older').hidden = !c.nextBefore;
   $('#composer').hidden = false;

@@ -59,8 +59,10 @@ describe('subscription_count = true', () => {
     const chA = a.subscribe(name);
     await waitFor(chA, 'pusher:subscription_count', countIs(1));
     const b = await env.connect();
+    // Listen before b subscribes: the count reaches a as b's subscription is confirmed.
+    const aSees2 = waitFor(chA, 'pusher:subscription_count', countIs(2));
     await subscribe(b, name);
-    await waitFor(chA, 'pusher:subscription_count', countIs(2));
+    await aSees2;
     const back = waitFor(chA, 'pusher:subscription_count', countIs(1));
     b.disconnect();
     env.forget(b);
