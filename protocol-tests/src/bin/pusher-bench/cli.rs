@@ -191,8 +191,8 @@ pub struct SaturateArgs {
     pub max_p99_ms: f64,
     #[arg(long, default_value_t = 25)]
     pub max_steps: usize,
-    /// Steps that fail on latency alone may be repeated this many times in a run (noise).
-    #[arg(long, default_value_t = 2)]
+    /// Times a step that failed on latency alone is tried again at the same rate (noise).
+    #[arg(long, default_value_t = 1)]
     pub latency_retries: usize,
     #[arg(long, default_value = "bench-saturate")]
     pub channel: String,

@@ -67,15 +67,18 @@ struct Peer {
     slow: Notify,
 }
 
-/// Channel name → subscribers. The lock is never held across an await.
+/// Channel name → subscribers by peer id.
+type Channels = HashMap<Box<str>, HashMap<u64, Arc<Peer>>>;
+
+/// Every channel's subscribers. The lock is never held across an await.
 #[derive(Default)]
 struct Hub {
-    channels: Mutex<HashMap<Box<str>, HashMap<u64, Arc<Peer>>>>,
+    channels: Mutex<Channels>,
     next_id: AtomicU64,
 }
 
 impl Hub {
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, HashMap<u64, Arc<Peer>>>> {
+    fn channels(&self) -> std::sync::MutexGuard<'_, Channels> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 

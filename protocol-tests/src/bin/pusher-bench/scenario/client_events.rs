@@ -55,12 +55,13 @@ pub async fn run(ctx: &Ctx, args: &ClientEventsArgs) -> Result<Report, String> {
     tokio::time::sleep(Duration::from_secs_f64(ctx.run.warmup)).await;
     let mut report = ctx.report("client-events", m);
     report.offered_deliveries_per_s = Some(args.rate * (m * (m - 1)) as f64);
+    let duration = Duration::from_secs_f64(ctx.run.duration);
     let load = async {
         phase.store(MEASURED, Ordering::Release);
-        tokio::time::sleep(Duration::from_secs_f64(ctx.run.duration)).await;
+        tokio::time::sleep(duration).await;
         phase.store(IDLE, Ordering::Release);
     };
-    let report = measure(ctx, report, MEASURED, (m - 1) as u64, load).await;
+    let report = measure(ctx, report, MEASURED, (m - 1) as u64, duration, load).await;
     drop(fleet);
     Ok(report)
 }

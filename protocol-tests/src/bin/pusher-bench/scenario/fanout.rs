@@ -38,7 +38,7 @@ async fn publish_and_measure(ctx: &Ctx, report: Report, shape: Shape, events_per
         publisher.run(&shape, WARMUP, events_per_s, Duration::from_secs_f64(ctx.run.warmup)).await;
     }
     let duration = Duration::from_secs_f64(ctx.run.duration);
-    Ok(measure(ctx, report, MEASURED, recipients, publisher.run(&shape, MEASURED, events_per_s, duration)).await)
+    Ok(measure(ctx, report, MEASURED, recipients, duration, publisher.run(&shape, MEASURED, events_per_s, duration)).await)
 }
 
 pub async fn fanout(ctx: &Ctx, args: &FanoutArgs) -> Result<Report, String> {

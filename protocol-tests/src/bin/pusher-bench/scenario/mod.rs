@@ -65,13 +65,13 @@ pub async fn run(ctx: &Ctx, scenario: &Scenario) -> Result<Report, String> {
     }
 }
 
-/// Runs `load` (which publishes under `phase`) as one measured window, waits up to
-/// `--drain` for the deliveries still owed (`recipients` per accepted event), and reports.
-pub async fn measure(ctx: &Ctx, mut report: Report, phase: u32, recipients: u64, load: impl Future<Output = ()>) -> Report {
+/// Runs `load` (which publishes under `phase` for `nominal` seconds) as one measured window,
+/// waits up to `--drain` for the deliveries still owed (`recipients` per accepted event), and
+/// reports. Rates are per `nominal` second: events are scheduled over exactly that span.
+pub async fn measure(ctx: &Ctx, mut report: Report, phase: u32, recipients: u64, nominal: Duration, load: impl Future<Output = ()>) -> Report {
     let (server0, client0) = (ctx.server_sample(), ProcSample::read(None).ok());
-    let started = Instant::now();
     load.await;
-    let window = started.elapsed();
+    let window = nominal.max(Duration::from_millis(1));
     let drain_until = Instant::now() + Duration::from_secs_f64(ctx.run.drain);
     loop {
         let (received, published) = ctx.rec.progress(phase);

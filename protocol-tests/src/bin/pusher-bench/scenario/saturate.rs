@@ -26,41 +26,33 @@ pub async fn run(ctx: &Ctx, args: &SaturateArgs) -> Result<Report, String> {
     let mut best: Option<Report> = None;
     let mut last: Option<Report> = None;
     let mut stop_reason = format!("no failure within {} steps", args.max_steps);
-    let mut retries_left = args.latency_retries;
+    let step_len = Duration::from_secs_f64(args.step);
     let mut phase = 0u32;
-    for step in 0..args.max_steps {
-        phase += 1;
-        let disconnects_before = ctx.rec.disconnects().0;
-        let mut report = ctx.report("saturate", n);
-        report.offered_deliveries_per_s = Some(rate);
-        let load = publisher.run(&shape, phase, rate / n as f64, Duration::from_secs_f64(args.step));
-        let report = measure(ctx, report, phase, n as u64, load).await;
-        let verdict = judge(&report, rate, args, report.disconnects > disconnects_before);
-        print_step(step, rate, &report, &verdict);
-        if let Err(reason) = verdict {
-            // A latency-only failure may be a burst of noise on a shared machine: retry the
-            // same rate. Loss, disconnects and falling behind are not retried.
-            if report.lost == 0 && !report_disconnected(&report, disconnects_before) && reason.starts_with("p99") && retries_left > 0 {
-                retries_left -= 1;
-                eprintln!("           retrying this rate once ({retries_left} latency retries left)");
-                phase += 1;
-                let mut again = ctx.report("saturate", n);
-                again.offered_deliveries_per_s = Some(rate);
-                let load = publisher.run(&shape, phase, rate / n as f64, Duration::from_secs_f64(args.step));
-                let again = measure(ctx, again, phase, n as u64, load).await;
-                let verdict = judge(&again, rate, args, again.disconnects > disconnects_before);
-                print_step(step, rate, &again, &verdict);
-                if verdict.is_ok() {
-                    best = Some(again);
-                    rate *= args.factor;
-                    continue;
+    'steps: for step in 0..args.max_steps {
+        for attempt in 0..=args.latency_retries {
+            phase += 1;
+            let disconnects_before = ctx.rec.disconnects().0;
+            let mut report = ctx.report("saturate", n);
+            report.offered_deliveries_per_s = Some(rate);
+            let load = publisher.run(&shape, phase, rate / n as f64, step_len);
+            let report = measure(ctx, report, phase, n as u64, step_len, load).await;
+            let verdict = judge(&report, rate, args, report.disconnects > disconnects_before);
+            print_step(step, rate, &report, &verdict);
+            match verdict {
+                Ok(()) => {
+                    best = Some(report);
+                    break;
+                }
+                // A latency-only failure may be a burst of noise on a shared machine: the same
+                // rate is tried again. Loss, disconnects and falling behind are final.
+                Err(Failure { latency_only: true, .. }) if attempt < args.latency_retries => {}
+                Err(failure) => {
+                    stop_reason = format!("step at {} deliveries/s failed: {}", format_number(rate), failure.reason);
+                    last = Some(report);
+                    break 'steps;
                 }
             }
-            stop_reason = format!("step at {} deliveries/s failed: {reason}", format_number(rate));
-            last = Some(report);
-            break;
         }
-        best = Some(report);
         rate *= args.factor;
     }
     drop(fleet);
@@ -72,11 +64,7 @@ pub async fn run(ctx: &Ctx, args: &SaturateArgs) -> Result<Report, String> {
     Ok(out)
 }
 
-fn report_disconnected(r: &Report, before: u64) -> bool {
-    r.disconnects > before
-}
-
-fn print_step(step: usize, rate: f64, r: &Report, verdict: &Result<(), String>) {
+fn print_step(step: usize, rate: f64, r: &Report, verdict: &Result<(), Failure>) {
     eprintln!(
         "  step {:>2}: offered {:>7}/s  delivered {:>7}/s  p99 {:>8} ms  lost {:>6}  server CPU {:>5}%  tool CPU {:>5}%  {}",
         step + 1,
@@ -86,25 +74,32 @@ fn print_step(step: usize, rate: f64, r: &Report, verdict: &Result<(), String>) 
         r.lost,
         r.server_cpu_pct.map(format_number).unwrap_or_else(|| "-".into()),
         format_number(r.client_cpu_pct),
-        verdict.as_ref().err().map(String::as_str).unwrap_or("ok"),
+        verdict.as_ref().err().map(|f| f.reason.as_str()).unwrap_or("ok"),
     );
 }
 
-fn judge(r: &Report, offered: f64, args: &SaturateArgs, new_disconnects: bool) -> Result<(), String> {
+/// Why a step failed; only latency failures may be retried.
+struct Failure {
+    latency_only: bool,
+    reason: String,
+}
+
+fn judge(r: &Report, offered: f64, args: &SaturateArgs, new_disconnects: bool) -> Result<(), Failure> {
+    let fail = |reason: String| Err(Failure { latency_only: false, reason });
     if new_disconnects {
-        return Err("the server closed subscribers".into());
+        return fail("the server closed subscribers".into());
     }
     if r.publish_errors > 0 {
-        return Err(format!("{} publish errors", r.publish_errors));
+        return fail(format!("{} publish errors", r.publish_errors));
     }
     if r.lost > 0 {
-        return Err(format!("{} deliveries lost", r.lost));
-    }
-    if let Some(p99) = r.p99_ms.filter(|p| *p > args.max_p99_ms) {
-        return Err(format!("p99 {} ms over {} ms", format_number(p99), args.max_p99_ms));
+        return fail(format!("{} deliveries lost", r.lost));
     }
     if r.deliveries_per_s < MIN_ACHIEVED * offered {
-        return Err(format!("delivered under {:.0}% of the offered rate", MIN_ACHIEVED * 100.0));
+        return fail(format!("delivered under {:.0}% of the offered rate", MIN_ACHIEVED * 100.0));
+    }
+    if let Some(p99) = r.p99_ms.filter(|p| *p > args.max_p99_ms) {
+        return Err(Failure { latency_only: true, reason: format!("p99 {} ms over {} ms", format_number(p99), args.max_p99_ms) });
     }
     Ok(())
 }
