@@ -22,19 +22,40 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 declare -a FAILED=()
+declare -a RETRIED=()
 run() {
   local name="$1"; shift
   echo "=== $name"
   if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; FAILED+=("$name"); fi
 }
+# Multi-process suites with real timers can fail on an overloaded machine; such a part runs a
+# second time, and the retry is reported loudly at the end so a flaky test does not go unseen.
+run_retrying() {
+  local name="$1"; shift
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok"; return; fi
+  echo "=== $name: FAILED once; running it again"
+  if "$@"; then echo "=== $name: ok on the second run"; RETRIED+=("$name"); else echo "=== $name: FAILED"; FAILED+=("$name"); fi
+}
 
 run "cargo build" cargo build --workspace --bins
 export HERALD_BIN="$ROOT/target/debug/herald"
 run "cargo test" cargo test --workspace --exclude nexora
-run "node suite" bash -c 'cd protocol-tests/node && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent) && npm test'
+run "npm install" bash -c 'cd protocol-tests/node && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent)'
+# Patterns are expanded inside protocol-tests/node (unquoted `set -- $*` on purpose).
+node_part() { (cd protocol-tests/node && set -- $* && node --test --test-concurrency=1 "$@"); }
+run_retrying "node: core protocol (pusher-js, pusher)" node_part 'test/*.test.js'
+run_retrying "node: features, webhooks, Laravel Echo" node_part test/features/
+run_retrying "node: cluster" node_part test/cluster/
+run_retrying "node: console in Chromium" node_part test/console/
+run_retrying "node: operations" node_part test/ops/
 run "python suite" bash protocol-tests/python/run.sh
 if [ -f examples/nexora/tests/run.sh ]; then
-  run "nexora" bash examples/nexora/tests/run.sh
+  run_retrying "nexora" bash examples/nexora/tests/run.sh
+fi
+
+if [ ${#RETRIED[@]} -gt 0 ]; then
+  echo "protocol-tests/run.sh: WARNING: passed only on a second run (flaky, please investigate): ${RETRIED[*]}"
 fi
 
 if [ ${#FAILED[@]} -gt 0 ]; then
