@@ -25,10 +25,19 @@ Usage examples (herald's dev app is the default target: id 1, key herald-dev-key
   # the reference \"ideal\" server (public subscribe, ping, client events, UNSIGNED triggers)
   taskset -c 0 $B reference --listen 127.0.0.1:6002
 
+  # a cluster: subscribers spread round robin over two nodes, events published through the
+  # --http node; CPU summed over both pids, redis-server's CPU reported on its own
+  $B fanout --ws ws://127.0.0.1:6001,ws://127.0.0.1:6002 --http http://127.0.0.1:6001 \\
+     --pid $(pgrep -d, -x herald) --redis-pid $(pgrep -x redis-server)
+
   # herald and the reference side by side: each run starts a fresh server pinned to
   # --server-cpu (default 0), the tool on --client-cpu (default 1), order A B A B A B,
   # then medians and herald/reference ratios
   $B compare --herald target/release/herald fanout --subscribers 1000 --rate 20
+
+  # one herald node against a 2-node cluster (its own redis-server on --redis-port 16379),
+  # all servers on --server-cpu, the same A B A B A B order
+  $B compare --herald target/release/herald --cluster-nodes 2 fanout --subscribers 1000 --rate 20
 
 Every run is bounded: --warmup + --duration of load, at most --drain to collect stragglers,
 --setup-timeout for opening connections. CPU µs per delivery and KB per connection need --pid
@@ -53,9 +62,10 @@ pub struct Cli {
 /// Where the server is and how to sign for it.
 #[derive(Args, Clone, Debug)]
 pub struct TargetArgs {
-    /// WebSocket base URL; clients open {ws}/app/{key}?protocol=7.
-    #[arg(long, global = true, default_value = "ws://127.0.0.1:6001")]
-    pub ws: String,
+    /// WebSocket base URL; clients open {ws}/app/{key}?protocol=7. Repeat the flag (or give a
+    /// comma-separated list) to spread connections round robin over several nodes of a cluster.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "ws://127.0.0.1:6001")]
+    pub ws: Vec<String>,
     /// HTTP API base URL; events go to {http}/apps/{app-id}/events (signed, keep-alive).
     #[arg(long, global = true, default_value = "http://127.0.0.1:6001")]
     pub http: String,
@@ -65,9 +75,13 @@ pub struct TargetArgs {
     pub key: String,
     #[arg(long, global = true, default_value = "herald-dev-secret")]
     pub secret: String,
-    /// The server's process id: measure its CPU time and RSS over each window.
+    /// The server's process id: measure its CPU time and RSS over each window. Repeat it (or
+    /// comma-separate) for a cluster: the nodes' CPU and RSS are summed.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// A helper process (e.g. the cluster's redis-server) whose CPU is reported separately.
     #[arg(long, global = true)]
-    pub pid: Option<u32>,
+    pub redis_pid: Option<u32>,
     /// A name for the server in the output.
     #[arg(long, global = true, default_value = "server")]
     pub label: String,
@@ -218,47 +232,88 @@ pub struct CompareArgs {
     pub herald_port: u16,
     #[arg(long, default_value_t = 16002)]
     pub reference_port: u16,
+    /// Instead of the reference, compare one herald node (local adapter) with a cluster of this
+    /// many herald nodes (redis adapter, a redis-server of its own on --redis-port),
+    /// subscribers spread round robin over the nodes, events published through node 1.
+    #[arg(long, default_value_t = 0)]
+    pub cluster_nodes: usize,
+    /// Port of the redis-server that `--cluster-nodes` starts (never the machine's own Redis).
+    #[arg(long, default_value_t = 16379)]
+    pub redis_port: u16,
+    /// The redis-server binary.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: PathBuf,
     #[command(subcommand)]
     pub scenario: Scenario,
+}
+
+/// One WebSocket endpoint (a node of a cluster, or the only server).
+#[derive(Clone, Debug)]
+pub struct WsNode {
+    /// The WebSocket URL clients open.
+    pub url: String,
+    /// Where to connect the TCP socket for it.
+    pub addr: SocketAddr,
+}
+
+impl WsNode {
+    pub fn new(base: &str, key: &str) -> Result<WsNode, String> {
+        let rest = base.strip_prefix("ws://").ok_or_else(|| format!("--ws {base}: only ws:// URLs are supported (no TLS)"))?;
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+        let addr = authority
+            .to_socket_addrs()
+            .map_err(|e| format!("--ws {base}: {e}"))?
+            .find(SocketAddr::is_ipv4)
+            .ok_or_else(|| format!("--ws {base}: no IPv4 address"))?;
+        let base = base.trim_end_matches('/');
+        Ok(WsNode { url: format!("{base}/app/{key}?protocol=7&client=pusher-bench&version={}&flash=false", env!("CARGO_PKG_VERSION")), addr })
+    }
 }
 
 /// A resolved target.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub label: String,
-    /// The WebSocket URL clients open.
-    pub ws_url: String,
-    /// Where to connect the TCP socket for it.
-    pub ws_addr: SocketAddr,
+    /// WebSocket endpoints; connection `i` goes to `ws[i % len]`. Never empty.
+    pub ws: Vec<WsNode>,
     /// HTTP API base, without a trailing slash.
     pub http: String,
     pub app_id: String,
     pub key: String,
     pub secret: String,
-    pub pid: Option<u32>,
+    /// Server processes whose CPU time and RSS are summed (the nodes of a cluster).
+    pub pids: Vec<u32>,
+    /// A helper process whose CPU is reported on its own (a cluster's redis-server).
+    pub redis_pid: Option<u32>,
 }
 
 impl Target {
     pub fn resolve(args: &TargetArgs) -> Result<Target, String> {
-        let rest = args.ws.strip_prefix("ws://").ok_or_else(|| format!("--ws {}: only ws:// URLs are supported (no TLS)", args.ws))?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-        let ws_addr = authority
-            .to_socket_addrs()
-            .map_err(|e| format!("--ws {}: {e}", args.ws))?
-            .find(SocketAddr::is_ipv4)
-            .ok_or_else(|| format!("--ws {}: no IPv4 address", args.ws))?;
-        let base = args.ws.trim_end_matches('/');
+        let ws = args.ws.iter().filter(|w| !w.is_empty()).map(|w| WsNode::new(w, &args.key)).collect::<Result<Vec<_>, _>>()?;
+        if ws.is_empty() {
+            return Err("--ws: give at least one WebSocket URL".into());
+        }
         Ok(Target {
             label: args.label.clone(),
-            ws_url: format!("{base}/app/{}?protocol=7&client=pusher-bench&version={}&flash=false", args.key, env!("CARGO_PKG_VERSION")),
-            ws_addr,
+            ws,
             http: args.http.trim_end_matches('/').to_string(),
             app_id: args.app_id.clone(),
             key: args.key.clone(),
             secret: args.secret.clone(),
-            pid: args.pid,
+            pids: args.pid.clone(),
+            redis_pid: args.redis_pid,
         })
+    }
+
+    /// The endpoint connection number `index` uses (round robin over the nodes).
+    pub fn node(&self, index: usize) -> &WsNode {
+        &self.ws[index % self.ws.len()]
+    }
+
+    /// The endpoints, for messages.
+    pub fn ws_urls(&self) -> String {
+        self.ws.iter().map(|n| n.url.as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -2,29 +2,53 @@
 //! pinned to one core, runs the scenario against it, and stops it; the order alternates
 //! (herald, reference, herald, reference, …) so slow drifts in a shared machine's load hit
 //! both alike. Prints every run, then medians and herald/reference ratios.
+//!
+//! With `--cluster-nodes N` the two sides are one herald node (local adapter) and N herald
+//! nodes (redis adapter, a fresh redis-server of the tool's own per run, a random prefix):
+//! subscribers spread round robin over the nodes, events published through node 1, CPU summed
+//! over the nodes, redis-server's CPU reported on its own. Every process runs on the server CPU.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::cli::{CompareArgs, RunArgs, Target};
+use crate::cli::{CompareArgs, RunArgs, Target, WsNode};
 use crate::report::{format_number, Better, Report};
 use crate::scenario::{self, Ctx};
 
 const APP_ID: &str = "1";
 const KEY: &str = "bench-key";
 const SECRET: &str = "bench-secret";
-const SERVERS: [&str; 2] = ["herald", "reference"];
+
+/// One side of the comparison.
+#[derive(Clone, Copy)]
+enum Side {
+    Herald,
+    Reference,
+    /// herald nodes sharing a redis-server.
+    Cluster(usize),
+}
+
+impl Side {
+    fn name(self) -> String {
+        match self {
+            Side::Herald => "herald".into(),
+            Side::Reference => "reference".into(),
+            Side::Cluster(n) => format!("herald x{n} (redis)"),
+        }
+    }
+}
 
 /// A server started for one run; killed when dropped.
 struct ServerProcess {
     child: Child,
-    name: &'static str,
+    name: String,
     log: PathBuf,
 }
 
 impl ServerProcess {
-    fn start(name: &'static str, program: &Path, args: &[String], cpu: usize) -> Result<ServerProcess, String> {
+    fn start(name: &str, program: &Path, args: &[String], cpu: usize) -> Result<ServerProcess, String> {
+        let name = name.to_string();
         let log = std::env::temp_dir().join(format!("pusher-bench-{name}.log"));
         let stderr = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut command = Command::new("taskset");
@@ -38,6 +62,13 @@ impl ServerProcess {
         }
         let child = command.spawn().map_err(|e| format!("starting {name} ({}): {e}", program.display()))?;
         Ok(ServerProcess { child, name, log })
+    }
+
+    /// Starts the tool's own redis-server on `port`: no persistence, loopback only.
+    fn redis(program: &Path, port: u16, cpu: usize) -> Result<ServerProcess, String> {
+        let args: Vec<String> =
+            ["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"].iter().map(|s| s.to_string()).collect();
+        ServerProcess::start("redis", program, &args, cpu)
     }
 
     fn pid(&self) -> u32 {
@@ -68,64 +99,136 @@ impl Drop for ServerProcess {
     }
 }
 
-fn herald_config(port: u16) -> Result<PathBuf, String> {
-    let path = std::env::temp_dir().join(format!("pusher-bench-herald-{}.toml", std::process::id()));
+/// herald's config for one run. `extra` holds further top-level settings (adapter, metrics).
+fn herald_config(port: u16, extra: &str) -> Result<PathBuf, String> {
+    let path = std::env::temp_dir().join(format!("pusher-bench-herald-{}-{port}.toml", std::process::id()));
     let text = format!(
-        "host = \"127.0.0.1\"\nport = {port}\nshutdown_grace_period = 1\nlog = \"warn\"\n\n[[apps]]\nid = \"{APP_ID}\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\nclient_events = true\n"
+        "host = \"127.0.0.1\"\nport = {port}\nshutdown_grace_period = 1\nlog = \"warn\"\n{extra}\n[[apps]]\nid = \"{APP_ID}\"\nkey = \"{KEY}\"\nsecret = \"{SECRET}\"\nclient_events = true\n"
     );
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
-fn target(name: &str, port: u16, pid: u32) -> Target {
+/// Subscribers go round robin over `ports`; the HTTP API is the first one's.
+fn target(name: &str, ports: &[u16], pids: Vec<u32>, redis_pid: Option<u32>) -> Target {
     Target {
         label: name.to_string(),
-        ws_url: format!("ws://127.0.0.1:{port}/app/{KEY}?protocol=7&client=pusher-bench&version={}&flash=false", env!("CARGO_PKG_VERSION")),
-        ws_addr: ([127, 0, 0, 1], port).into(),
-        http: format!("http://127.0.0.1:{port}"),
+        ws: ports.iter().map(|p| WsNode::new(&format!("ws://127.0.0.1:{p}"), KEY).expect("a loopback URL always resolves")).collect(),
+        http: format!("http://127.0.0.1:{}", ports[0]),
         app_id: APP_ID.into(),
         key: KEY.into(),
         secret: SECRET.into(),
-        pid: Some(pid),
+        pids,
+        redis_pid,
     }
+}
+
+/// The processes of one run (dropped, so killed, in reverse order of start: nodes, then redis).
+struct Started {
+    servers: Vec<ServerProcess>,
+    configs: Vec<PathBuf>,
+    target: Target,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        while let Some(server) = self.servers.pop() {
+            drop(server);
+        }
+        for c in &self.configs {
+            let _ = std::fs::remove_file(c);
+        }
+    }
+}
+
+async fn start_side(side: Side, args: &CompareArgs, herald: &Path, me: &Path, cpu: usize) -> Result<Started, String> {
+    let name = side.name();
+    let mut started = Started { servers: Vec::new(), configs: Vec::new(), target: target(&name, &[1], Vec::new(), None) };
+    let (ports, redis_pid) = match side {
+        Side::Reference => {
+            let port = args.reference_port;
+            let mut server = ServerProcess::start("reference", me, &["reference".into(), "--listen".into(), format!("127.0.0.1:{port}")], cpu)?;
+            server.wait_listening(port).await?;
+            started.servers.push(server);
+            (vec![port], None)
+        }
+        Side::Herald => {
+            // In a cluster comparison both sides run without the metrics listener (the nodes
+            // would otherwise share its port).
+            let extra = if args.cluster_nodes >= 2 { "metrics_enabled = false\n" } else { "" };
+            let config = herald_config(args.herald_port, extra)?;
+            started.configs.push(config.clone());
+            let mut server = ServerProcess::start("herald", herald, &["--config".into(), config.display().to_string()], cpu)?;
+            server.wait_listening(args.herald_port).await?;
+            started.servers.push(server);
+            (vec![args.herald_port], None)
+        }
+        Side::Cluster(n) => {
+            let mut redis = ServerProcess::redis(&args.redis_server, args.redis_port, cpu)?;
+            redis.wait_listening(args.redis_port).await?;
+            let redis_pid = redis.pid();
+            started.servers.push(redis);
+            let prefix = format!("pusher-bench-{:08x}", rand::random::<u32>());
+            let mut ports = Vec::new();
+            for k in 0..n {
+                let port = args.herald_port + 10 * k as u16;
+                let extra = format!(
+                    "metrics_enabled = false\nadapter = \"redis\"\nredis_url = \"redis://127.0.0.1:{}\"\nprefix = \"{prefix}\"\n",
+                    args.redis_port
+                );
+                let config = herald_config(port, &extra)?;
+                started.configs.push(config.clone());
+                let mut server = ServerProcess::start(&format!("herald-node{}", k + 1), herald, &["--config".into(), config.display().to_string()], cpu)?;
+                server.wait_listening(port).await?;
+                started.servers.push(server);
+                ports.push(port);
+            }
+            (ports, Some(redis_pid))
+        }
+    };
+    // Let the servers finish starting (worker threads, allocator warm-up, the cluster's bus).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids = started.servers.iter().filter(|s| s.name != "redis").map(|s| s.pid()).collect();
+    started.target = target(&name, &ports, pids, redis_pid);
+    Ok(started)
 }
 
 pub async fn run(args: &CompareArgs, run: &RunArgs, server_cpu: usize, client_cpu: Option<usize>) -> Result<(), String> {
     let herald = std::fs::canonicalize(&args.herald)
         .map_err(|e| format!("--herald {}: {e} (build it with `cargo build --release --bin herald`)", args.herald.display()))?;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let config = herald_config(args.herald_port)?;
+    let sides = match args.cluster_nodes {
+        0 => [Side::Herald, Side::Reference],
+        1 => return Err("--cluster-nodes: give 2 or more (0 compares herald with the reference)".into()),
+        n => [Side::Herald, Side::Cluster(n)],
+    };
+    let names = [sides[0].name(), sides[1].name()];
     let describe = args.scenario.describe();
     eprintln!(
-        "compare {describe}: {} rounds, servers on CPU {server_cpu}, this tool on CPU {}",
+        "compare {describe}: {} vs {}, {} rounds, servers on CPU {server_cpu}, this tool on CPU {}",
+        names[0],
+        names[1],
         args.rounds,
         client_cpu.map(|c| c.to_string()).unwrap_or_else(|| "any".into())
     );
 
     let mut results: [Vec<Report>; 2] = [Vec::new(), Vec::new()];
     for round in 1..=args.rounds {
-        for (i, name) in SERVERS.iter().enumerate() {
-            let (program, server_args, port) = match i {
-                0 => (herald.as_path(), vec!["--config".to_string(), config.display().to_string()], args.herald_port),
-                _ => (me.as_path(), vec!["reference".into(), "--listen".into(), format!("127.0.0.1:{}", args.reference_port)], args.reference_port),
-            };
+        for (i, side) in sides.iter().enumerate() {
+            let name = &names[i];
             eprintln!("-- round {round}/{}: {name}", args.rounds);
-            let mut server = ServerProcess::start(name, program, &server_args, server_cpu)?;
-            server.wait_listening(port).await?;
-            // Let the server finish starting (worker threads, allocator warm-up).
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let ctx = Ctx::new(target(name, port, server.pid()), run.clone());
+            let started = start_side(*side, args, &herald, &me, server_cpu).await?;
+            let ctx = Ctx::new(started.target.clone(), run.clone());
             let report = scenario::run(&ctx, &args.scenario).await.map_err(|e| format!("{name}, round {round}: {e}"))?;
             drop(ctx);
-            drop(server);
+            drop(started);
             report.print(run.json);
             results[i].push(report);
             // Sockets of the finished run close before the next server starts.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
-    let _ = std::fs::remove_file(&config);
-    print_comparison(&describe, args.rounds, &results, run.json);
+    print_comparison(&describe, args.rounds, &names, &results, run.json);
     Ok(())
 }
 
@@ -142,8 +245,16 @@ fn medians(reports: &[Report], metric: &str) -> Option<f64> {
     median(reports.iter().filter_map(|r| r.metrics().into_iter().find(|(n, _, _)| *n == metric).map(|(_, v, _)| v)).collect())
 }
 
-fn print_comparison(describe: &str, rounds: usize, results: &[Vec<Report>; 2], json: bool) {
-    let names: Vec<(&'static str, Better)> = results[0].first().map(|r| r.metrics().into_iter().map(|(n, _, b)| (n, b)).collect()).unwrap_or_default();
+fn print_comparison(describe: &str, rounds: usize, sides: &[String; 2], results: &[Vec<Report>; 2], json: bool) {
+    // Metrics either side reported (redis CPU exists only for a cluster), in report order.
+    let mut names: Vec<(&'static str, Better)> = Vec::new();
+    for r in results.iter().flatten() {
+        for (n, _, b) in r.metrics() {
+            if !names.iter().any(|(m, _)| *m == n) {
+                names.push((n, b));
+            }
+        }
+    }
     let mut rows = Vec::new();
     for (metric, better) in names {
         let (h, r) = (medians(&results[0], metric), medians(&results[1], metric));
@@ -157,15 +268,21 @@ fn print_comparison(describe: &str, rounds: usize, results: &[Vec<Report>; 2], j
         let metrics: Vec<_> = rows
             .iter()
             .map(|(m, b, h, r, ratio)| {
-                serde_json::json!({ "metric": m, "better": if *b == Better::Lower { "lower" } else { "higher" }, "herald": h, "reference": r, "ratio": ratio })
+                let mut row = serde_json::Map::new();
+                row.insert("metric".into(), (*m).into());
+                row.insert("better".into(), (if *b == Better::Lower { "lower" } else { "higher" }).into());
+                row.insert(sides[0].clone(), serde_json::json!(h));
+                row.insert(sides[1].clone(), serde_json::json!(r));
+                row.insert("ratio".into(), serde_json::json!(ratio));
+                serde_json::Value::Object(row)
             })
             .collect();
-        println!("{}", serde_json::json!({ "compare": describe, "rounds": rounds, "medians": metrics }));
+        println!("{}", serde_json::json!({ "compare": describe, "sides": sides, "rounds": rounds, "medians": metrics }));
         return;
     }
     let show = |v: &Option<f64>| v.map(format_number).unwrap_or_else(|| "-".into());
     println!("\n== {describe}: medians of {rounds} alternating runs ==");
-    println!("| metric | herald | reference | herald / reference |");
+    println!("| metric | {} | {} | {} / {} |", sides[0], sides[1], sides[0], sides[1]);
     println!("|---|---|---|---|");
     for (metric, better, h, r, ratio) in &rows {
         let arrow = if *better == Better::Lower { "↓" } else { "↑" };

@@ -47,8 +47,12 @@ fn dispatch(cli: Cli) -> Result<(), String> {
             pin_client(run.client_cpu)?;
             let target = Target::resolve(&cli.target)?;
             if let Some(cpu) = run.server_cpu {
-                let pid = target.pid.ok_or("--server-cpu needs --pid (the server's process id)")?;
-                sys::pin_pid(pid, cpu).map_err(|e| e.to_string())?;
+                if target.pids.is_empty() {
+                    return Err("--server-cpu needs --pid (the server's process id)".into());
+                }
+                for &pid in target.pids.iter().chain(target.redis_pid.iter()) {
+                    sys::pin_pid(pid, cpu).map_err(|e| e.to_string())?;
+                }
             }
             let ctx = scenario::Ctx::new(target, run.clone());
             let report = runtime()?.block_on(scenario::run(&ctx, &scenario))?;

@@ -43,6 +43,11 @@ pub struct Report {
     pub cpu_us_per_delivery: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_kb: Option<u64>,
+    /// A cluster's redis-server (`--redis-pid`), outside the server figures above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_pct: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_us_per_delivery: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kb_per_connection: Option<f64>,
     /// The load generator's own CPU over the window, in % of one core.
@@ -100,6 +105,8 @@ impl Report {
         }
         push("CPU µs/delivery", self.cpu_us_per_delivery, Lower);
         push("server CPU %", self.server_cpu_pct, Lower);
+        push("redis CPU µs/delivery", self.redis_cpu_us_per_delivery, Lower);
+        push("redis CPU %", self.redis_cpu_pct, Lower);
         push("p50 ms", self.p50_ms, Lower);
         push("p90 ms", self.p90_ms, Lower);
         push("p99 ms", self.p99_ms, Lower);

@@ -50,6 +50,20 @@ impl ProcSample {
         Ok(ProcSample { cpu_secs, rss_kb, at: Instant::now() })
     }
 
+    /// The sum over several processes (the nodes of a cluster): CPU time and RSS added up.
+    /// `None` when `pids` is empty or one cannot be read.
+    pub fn read_sum(pids: &[u32]) -> io::Result<Option<ProcSample>> {
+        let mut sum: Option<ProcSample> = None;
+        for &pid in pids {
+            let s = ProcSample::read(Some(pid))?;
+            sum = Some(match sum {
+                None => s,
+                Some(t) => ProcSample { cpu_secs: t.cpu_secs + s.cpu_secs, rss_kb: t.rss_kb + s.rss_kb, at: s.at },
+            });
+        }
+        Ok(sum)
+    }
+
     /// CPU seconds used between `earlier` and this sample.
     pub fn cpu_since(&self, earlier: &ProcSample) -> f64 {
         (self.cpu_secs - earlier.cpu_secs).max(0.0)

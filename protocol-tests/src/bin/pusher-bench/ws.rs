@@ -43,15 +43,16 @@ pub struct Opened {
 /// Opens connection number `index` and waits for `pusher:connection_established`.
 pub async fn open(target: &Target, index: usize) -> Result<Opened, String> {
     let started = Instant::now();
+    let node = target.node(index);
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-    if target.ws_addr.ip().is_loopback() {
+    if node.addr.ip().is_loopback() {
         sys::bind_address_no_port(socket.as_raw_fd());
         let source = Ipv4Addr::new(127, 0, 0, 1 + (index % SOURCE_ADDRESSES) as u8);
         socket.bind(SocketAddr::new(IpAddr::V4(source), 0)).map_err(|e| format!("bind {source}: {e}"))?;
     }
-    let stream = socket.connect(target.ws_addr).await.map_err(|e| format!("connect {}: {e}", target.ws_addr))?;
+    let stream = socket.connect(node.addr).await.map_err(|e| format!("connect {}: {e}", node.addr))?;
     let _ = stream.set_nodelay(true);
-    let (mut ws, _) = tokio_tungstenite::client_async(target.ws_url.as_str(), stream)
+    let (mut ws, _) = tokio_tungstenite::client_async(node.url.as_str(), stream)
         .await
         .map_err(|e| format!("WebSocket handshake: {e}"))?;
     let first = next_text(&mut ws).await?;

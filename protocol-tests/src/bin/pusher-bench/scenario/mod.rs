@@ -32,16 +32,20 @@ impl Ctx {
         Ctx { target: Arc::new(target), run, rec: Arc::new(Recorder::default()) }
     }
 
-    /// The server's CPU and memory now, when its pid is known.
+    /// The server's CPU and memory now (summed over a cluster's nodes), when its pids are known.
     pub fn server_sample(&self) -> Option<ProcSample> {
-        let pid = self.target.pid?;
-        match ProcSample::read(Some(pid)) {
-            Ok(s) => Some(s),
+        match ProcSample::read_sum(&self.target.pids) {
+            Ok(s) => s,
             Err(e) => {
-                eprintln!("  cannot read /proc/{pid}: {e}");
+                eprintln!("  cannot read /proc of {:?}: {e}", self.target.pids);
                 None
             }
         }
+    }
+
+    /// The helper process's (a cluster's redis-server) CPU now, when its pid is known.
+    pub fn redis_sample(&self) -> Option<ProcSample> {
+        ProcSample::read(Some(self.target.redis_pid?)).ok()
     }
 
     pub fn setup_timeout(&self) -> Duration {
@@ -55,7 +59,7 @@ impl Ctx {
 }
 
 pub async fn run(ctx: &Ctx, scenario: &Scenario) -> Result<Report, String> {
-    eprintln!("{} against {} ({})", scenario.describe(), ctx.target.label, ctx.target.ws_url);
+    eprintln!("{} against {} ({})", scenario.describe(), ctx.target.label, ctx.target.ws_urls());
     match scenario {
         Scenario::Fanout(a) => fanout::fanout(ctx, a).await,
         Scenario::Unicast(a) => fanout::unicast(ctx, a).await,
@@ -69,7 +73,7 @@ pub async fn run(ctx: &Ctx, scenario: &Scenario) -> Result<Report, String> {
 /// waits up to `--drain` for the deliveries still owed (`recipients` per accepted event), and
 /// reports. Rates are per `nominal` second: events are scheduled over exactly that span.
 pub async fn measure(ctx: &Ctx, mut report: Report, phase: u32, recipients: u64, nominal: Duration, load: impl Future<Output = ()>) -> Report {
-    let (server0, client0) = (ctx.server_sample(), ProcSample::read(None).ok());
+    let (server0, client0, redis0) = (ctx.server_sample(), ProcSample::read(None).ok(), ctx.redis_sample());
     load.await;
     let window = nominal.max(Duration::from_millis(1));
     let drain_until = Instant::now() + Duration::from_secs_f64(ctx.run.drain);
@@ -80,7 +84,7 @@ pub async fn measure(ctx: &Ctx, mut report: Report, phase: u32, recipients: u64,
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let (server1, client1) = (ctx.server_sample(), ProcSample::read(None).ok());
+    let (server1, client1, redis1) = (ctx.server_sample(), ProcSample::read(None).ok(), ctx.redis_sample());
 
     let p = ctx.rec.phase(phase);
     report.window_s = window.as_secs_f64();
@@ -102,6 +106,12 @@ pub async fn measure(ctx: &Ctx, mut report: Report, phase: u32, recipients: u64,
         report.server_rss_kb = Some(s1.rss_kb);
         if p.received > 0 {
             report.cpu_us_per_delivery = Some(cpu * 1e6 / p.received as f64);
+        }
+    }
+    if let (Some(r0), Some(r1)) = (redis0, redis1) {
+        report.redis_cpu_pct = Some(r1.cpu_pct_since(&r0));
+        if p.received > 0 {
+            report.redis_cpu_us_per_delivery = Some(r1.cpu_since(&r0) * 1e6 / p.received as f64);
         }
     }
     if let (Some(c0), Some(c1)) = (client0, client1) {
