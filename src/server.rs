@@ -115,6 +115,9 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     // (a load balancer fails over, a client retries elsewhere) instead of being accepted and
     // then reset when the process exits.
     handle.pause().await;
+    // `pause` returns once the accept thread was told; give it a moment to deregister the
+    // socket, so closing it does not wake the accept loop with EINVAL.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     if let Some(listener) = state.listener.get() {
         let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
     }
