@@ -114,13 +114,11 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     // Stop accepting and close the listening socket at once: new connections are refused
     // (a load balancer fails over, a client retries elsewhere) instead of being accepted and
     // then reset when the process exits.
-    handle.pause().await;
-    // `pause` returns once the accept thread was told; give it a moment to deregister the
-    // socket, so closing it does not wake the accept loop with EINVAL.
-    tokio::time::sleep(Duration::from_millis(20)).await;
     if let Some(listener) = state.listener.get() {
         let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
     }
+    // Then take the closed socket out of the accept loop (it may log one refused accept).
+    handle.pause().await;
     for app in state.apps() {
         for conn in app.connections() {
             conn.close(close_code::SERVER_SHUTDOWN);
