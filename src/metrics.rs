@@ -151,6 +151,8 @@ pub struct AppMetrics {
     pub fanout_duration: Histogram,
     pub slow_consumers: Counter,
     pub deliveries_dropped: Counter,
+    /// `client_events{outcome="relayed"}`, the per-event case; rejections use [`client_event`].
+    pub client_events_relayed: Counter,
 }
 
 impl AppMetrics {
@@ -167,11 +169,15 @@ impl AppMetrics {
             fanout_duration: m.fanout_duration.get_or_create(&label).clone(),
             slow_consumers: m.slow_consumers.get_or_create(&label).clone(),
             deliveries_dropped: m.deliveries_dropped.get_or_create(&label).clone(),
+            client_events_relayed: m
+                .client_events
+                .get_or_create(&OutcomeLabels { app: app.to_string(), outcome: "relayed".into() })
+                .clone(),
         }
     }
 }
 
-/// Counts a client event outcome (`relayed` or a fixed rejection reason).
+/// Counts a rejected client event under its fixed reason.
 pub fn client_event(app: &str, outcome: &str) {
     metrics().client_events.get_or_create(&OutcomeLabels { app: app.to_string(), outcome: outcome.to_string() }).inc();
 }

@@ -36,7 +36,7 @@ impl Adapter for LocalAdapter {
     async fn connection_closed(&self, _app: &AppHub) {}
 
     async fn user_signed_in(&self, app: &AppHub, user_id: &str) {
-        if app.users.sockets_of(user_id).len() == 1 {
+        if app.users.socket_count(user_id) == 1 {
             app.users.notify_watchers(user_id, true);
         }
     }

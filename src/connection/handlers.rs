@@ -337,7 +337,7 @@ impl Connection {
         }
         let user_id = self.app.subscription(channel, &self.handle.socket_id).flatten();
         let frame = outbound::event(event, Some(channel), &data, user_id.as_deref());
-        metrics::client_event(&config.id, "relayed");
+        self.app.metrics.client_events_relayed.inc();
         self.state.tap.emit(|| {
             TapEvent::new(&config.id, "client_event").socket(&self.socket_id).channel(channel).event(event).detail(format!("{} bytes", data.len()))
         });

@@ -294,6 +294,11 @@ impl AppHub {
             .collect()
     }
 
+    /// One member of a presence channel on this node, by user id.
+    pub fn presence_member(&self, channel: &str, user: &str) -> Option<Member> {
+        self.channels.get(channel)?.roster.as_ref()?.member(user).cloned()
+    }
+
     /// The user ids of a presence channel's members.
     pub fn presence_users(&self, channel: &str) -> Vec<String> {
         match self.channels.get(channel) {

@@ -13,6 +13,36 @@ pub struct Member {
     pub user_info: Value,
 }
 
+impl Member {
+    /// The member as one JSON record (`{"user_id", "user_info"}`), as the cluster stores it.
+    pub fn to_record(&self) -> String {
+        serde_json::json!({ "user_id": self.user_id, "user_info": self.user_info }).to_string()
+    }
+
+    /// Reads a record written by [`Member::to_record`].
+    pub fn from_record(record: &str) -> Option<Member> {
+        let v: Value = serde_json::from_str(record).ok()?;
+        let user_id = v.get("user_id")?.clone();
+        let key = match &user_id {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Some(Member { key, user_id, user_info: v.get("user_info").cloned().unwrap_or(Value::Null) })
+    }
+}
+
+/// The `{presence:{ids,hash,count}}` payload of `subscription_succeeded` for `members`.
+pub fn subscription_data<'a>(members: impl Iterator<Item = &'a Member>) -> Value {
+    let mut ids = Vec::new();
+    let mut hash = Map::new();
+    for member in members {
+        ids.push(member.user_id.clone());
+        hash.insert(member.key.clone(), member.user_info.clone());
+    }
+    let count = ids.len();
+    serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": count } })
+}
+
 #[derive(Default)]
 pub struct Roster {
     members: HashMap<String, (Member, u32)>,
@@ -56,13 +86,12 @@ impl Roster {
 
     /// The `{presence:{ids,hash,count}}` payload of `subscription_succeeded`.
     pub fn subscription_data(&self) -> Value {
-        let mut ids = Vec::with_capacity(self.members.len());
-        let mut hash = Map::with_capacity(self.members.len());
-        for (key, (member, _)) in &self.members {
-            ids.push(member.user_id.clone());
-            hash.insert(key.clone(), member.user_info.clone());
-        }
-        serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": self.members.len() } })
+        subscription_data(self.members.values().map(|(m, _)| m))
+    }
+
+    /// One member of this roster, by roster key.
+    pub fn member(&self, key: &str) -> Option<&Member> {
+        self.members.get(key).map(|(m, _)| m)
     }
 
     /// Each member with the number of this node's sockets it has in the channel.
@@ -97,5 +126,12 @@ mod tests {
         assert_eq!(data["presence"]["count"], 1);
         assert_eq!(data["presence"]["hash"]["b"]["name"], "b");
         assert_eq!(data["presence"]["ids"][0], "b");
+    }
+
+    #[test]
+    fn records_round_trip_with_numeric_ids() {
+        let m = Member { key: "7".into(), user_id: serde_json::json!(7), user_info: serde_json::json!({"n": 1}) };
+        assert_eq!(Member::from_record(&m.to_record()), Some(m));
+        assert_eq!(Member::from_record("not json"), None);
     }
 }

@@ -51,6 +51,11 @@ impl Users {
         self.sockets.iter().map(|e| (e.key().clone(), e.value().len())).collect()
     }
 
+    /// How many sockets are signed in as `user_id` on this node.
+    pub fn socket_count(&self, user_id: &str) -> usize {
+        self.sockets.get(user_id).map_or(0, |v| v.len())
+    }
+
     pub fn is_online(&self, user_id: &str) -> bool {
         self.sockets.get(user_id).is_some_and(|v| !v.is_empty())
     }

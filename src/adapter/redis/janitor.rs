@@ -139,8 +139,7 @@ impl RedisAdapter {
             for (channel, subscribers, members) in app.local_channels() {
                 invocation.arg("c").arg(id).arg(&channel).arg("").arg(subscribers).arg("");
                 for (member, sockets) in members {
-                    let record = serde_json::json!({ "user_id": member.user_id, "user_info": member.user_info }).to_string();
-                    invocation.arg("p").arg(id).arg(&channel).arg(&member.key).arg(sockets).arg(record);
+                    invocation.arg("p").arg(id).arg(&channel).arg(&member.key).arg(sockets).arg(member.to_record());
                 }
             }
             for (user, sockets) in app.users.socket_counts() {
@@ -200,17 +199,11 @@ impl RedisAdapter {
                 continue;
             };
             let local: HashSet<String> = app.presence_users(&channel).into_iter().collect();
-            for record in records {
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(&record) else { continue };
-                let user_id = v.get("user_id").cloned().unwrap_or(serde_json::Value::Null);
-                let key = match &user_id {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                if local.contains(&key) {
+            for member in records.iter().filter_map(|r| crate::hub::presence::Member::from_record(r)) {
+                if local.contains(&member.key) {
                     continue;
                 }
-                let frame = outbound::member_added(&channel, &user_id, v.get("user_info").unwrap_or(&serde_json::Value::Null));
+                let frame = outbound::member_added(&channel, &member.user_id, &member.user_info);
                 for socket in &sockets {
                     if app.subscription(&channel, socket).is_some() {
                         if let Some(handle) = app.connection(socket) {
@@ -233,15 +226,7 @@ impl RedisAdapter {
                 continue;
             }
             let Some(app) = state.app_by_id(&change.app) else { continue };
-            let member = app
-                .local_channels()
-                .into_iter()
-                .find(|(c, _, _)| *c == change.channel)
-                .and_then(|(_, _, members)| members.into_iter().find(|(m, _)| m.key == change.user));
-            if let Some((m, _)) = member {
-                let frame = outbound::member_added(&change.channel, &m.user_id, &m.user_info);
-                crate::adapter::Adapter::publish(self, app, &change.channel, frame, None).await;
-            }
+            self.announce_local_member(app, &change.channel, &change.user).await;
         }
         let leaves: Vec<((String, String, String), serde_json::Value)> =
             self.degraded_leaves.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
@@ -260,6 +245,14 @@ impl RedisAdapter {
         tracing::info!("rebuilt this node's share of the cluster state after Redis lost its data");
     }
 
+    /// Publishes `member_added` cluster-wide for a member as this node knows it.
+    async fn announce_local_member(&self, app: &crate::hub::AppHub, channel: &str, user: &str) {
+        if let Some(m) = app.presence_member(channel, user) {
+            let frame = outbound::member_added(channel, &m.user_id, &m.user_info);
+            crate::adapter::Adapter::publish(self, app, channel, frame, None).await;
+        }
+    }
+
     /// Tells clients, watchers and webhooks about membership changes found by a cleanup or
     /// a resync.
     async fn announce(&self, state: &State, list: Vec<Change>) {
@@ -275,16 +268,7 @@ impl RedisAdapter {
                     state.webhooks.emit_released(&app.config, WebhookEvent::MemberRemoved { channel: change.channel, user_id: change.user });
                 }
                 "added" => {
-                    // Re-announce the member as this node knows it.
-                    let member = app
-                        .local_channels()
-                        .into_iter()
-                        .find(|(c, _, _)| *c == change.channel)
-                        .and_then(|(_, _, members)| members.into_iter().find(|(m, _)| m.key == change.user));
-                    if let Some((m, _)) = member {
-                        let frame = outbound::member_added(&change.channel, &m.user_id, &m.user_info);
-                        crate::adapter::Adapter::publish(self, app, &change.channel, frame, None).await;
-                    }
+                    self.announce_local_member(app, &change.channel, &change.user).await;
                     state.webhooks.emit_released(&app.config, WebhookEvent::MemberAdded { channel: change.channel, user_id: change.user });
                 }
                 "offline" => self.watch(app, &change.user, false).await,

@@ -258,24 +258,13 @@ impl RedisAdapter {
 
 /// The `subscription_succeeded` payload built from the member records in Redis.
 fn presence_data(records: &[String]) -> Value {
-    let mut ids = Vec::with_capacity(records.len());
-    let mut hash = serde_json::Map::with_capacity(records.len());
-    for record in records {
-        let Ok(v) = serde_json::from_str::<Value>(record) else { continue };
-        let id = v.get("user_id").cloned().unwrap_or(Value::Null);
-        let key = match &id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        hash.insert(key, v.get("user_info").cloned().unwrap_or(Value::Null));
-        ids.push(id);
-    }
-    serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": ids.len() } })
+    let members: Vec<Member> = records.iter().filter_map(|r| Member::from_record(r)).collect();
+    crate::hub::presence::subscription_data(members.iter())
 }
 
 /// The user id of a stored member record, or the plain key when the record is missing.
 fn member_user_id(record: &str, key: &str) -> Value {
-    serde_json::from_str::<Value>(record).ok().and_then(|v| v.get("user_id").cloned()).unwrap_or_else(|| Value::String(key.to_string()))
+    Member::from_record(record).map(|m| m.user_id).unwrap_or_else(|| Value::String(key.to_string()))
 }
 
 #[async_trait]
@@ -292,7 +281,7 @@ impl Adapter for RedisAdapter {
             return app.subscribe(channel, conn, member, PresenceView::Cluster { data: None });
         }
         let user = member.as_ref().map(|m| m.key.clone()).unwrap_or_default();
-        let record = member.as_ref().map(|m| serde_json::json!({ "user_id": m.user_id, "user_info": m.user_info }).to_string()).unwrap_or_default();
+        let record = member.as_ref().map(Member::to_record).unwrap_or_default();
         let max = app.config.max_presence_members.to_string();
         let args = [app.config.id.as_str(), channel, user.as_str(), record.as_str(), max.as_str()];
         let joined: Option<(i64, i64, i64, Vec<String>)> = self.script("join", &scripts::JOIN, &args).await;
@@ -400,7 +389,7 @@ impl Adapter for RedisAdapter {
         match self.script::<i64>("sign-in", &scripts::USER, &args).await {
             Some(1) => self.watch(app, user_id, true).await,
             Some(_) => {}
-            None if app.users.sockets_of(user_id).len() == 1 => app.users.notify_watchers(user_id, true),
+            None if app.users.socket_count(user_id) == 1 => app.users.notify_watchers(user_id, true),
             None => {}
         }
     }
