@@ -1,0 +1,147 @@
+// Small shared utilities of the cluster tests: waiting helpers that always reject after a
+// bounded time, free ports and child processes.
+//
+// This module registers no tests and has no side effects on import (`node --test test/` loads
+// every .js file under test/, this one included).
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+
+export const HOST = '127.0.0.1';
+/** Child process output kept for failure messages is capped at this many characters. */
+export const LOG_LIMIT = 400_000;
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+// ---------------------------------------------------------------------------------------------
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let counter = 0;
+/** A channel/user name no other test in this process uses. */
+export function unique(prefix) {
+  counter += 1;
+  return `${prefix}${counter}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Credentials for an app table; `extra` adds per-app keys (limits, webhooks, …). */
+export function defineApp(extra = {}) {
+  return {
+    id: String(400000 + Math.floor(Math.random() * 500000)),
+    key: `cluster-key-${randomBytes(4).toString('hex')}`,
+    secret: `cluster-secret-${randomBytes(8).toString('hex')}`,
+    client_events: true,
+    ...extra,
+  };
+}
+
+export function bindOn(emitter, event, fn) {
+  if (typeof emitter.bind === 'function' && typeof emitter.unbind === 'function') {
+    emitter.bind(event, fn);
+    return () => emitter.unbind(event, fn);
+  }
+  emitter.on(event, fn);
+  return () => emitter.off(event, fn);
+}
+
+/**
+ * The next `event` on `emitter` (pusher-js object or EventEmitter) accepted by `filter`;
+ * rejects after `timeout` ms. The promise has cancel().
+ */
+export function waitFor(emitter, event, { timeout = 5000, filter = () => true, what } = {}) {
+  let cancel = () => {};
+  const promise = new Promise((resolvePromise, reject) => {
+    let unbind = () => {};
+    const timer = setTimeout(() => {
+      unbind();
+      reject(new Error(`timed out after ${timeout} ms waiting for ${what ?? `'${event}'`}`));
+    }, timeout);
+    cancel = () => {
+      clearTimeout(timer);
+      unbind();
+    };
+    unbind = bindOn(emitter, event, (...args) => {
+      let ok;
+      try {
+        ok = filter(...args);
+      } catch {
+        ok = false;
+      }
+      if (!ok) return;
+      clearTimeout(timer);
+      unbind();
+      resolvePromise(args[0]);
+    });
+  });
+  promise.cancel = cancel;
+  return promise;
+}
+
+/** Polls `fn` until it returns a truthy value; rejects at the deadline with the last value seen. */
+export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const shown = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value: ${shown}`);
+    }
+    await delay(interval);
+  }
+}
+
+/** Like pollUntil, but `check` throws (an assertion) until the state is right; returns its value. */
+export async function eventually(check, { timeout = 5000, interval = 100, what = 'the expected state' } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) {
+        e.message = `still failing after ${timeout} ms (${what}): ${e.message}`;
+        throw e;
+      }
+    }
+    await delay(interval);
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (chosen by the kernel, closed again before returning). */
+export function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address();
+      srv.close(() => resolvePromise(port));
+    });
+  });
+}
+
+export function exitedPromise(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+}
+
+export function isRunning(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Sends `signal`, waits for the exit, escalates to SIGKILL after `killAfterMs`. */
+export async function stopChild(child, signal = 'SIGTERM', killAfterMs = 5000) {
+  if (!isRunning(child)) return exitedPromise(child);
+  const exited = exitedPromise(child);
+  const t = setTimeout(() => isRunning(child) && child.kill('SIGKILL'), killAfterMs);
+  child.kill(signal);
+  const result = await exited;
+  clearTimeout(t);
+  return result;
+}
+
