@@ -13,6 +13,37 @@ use crate::state::{Shared, State};
 use crate::tls::ReloadableCert;
 use crate::webhooks::WebhookEvent;
 
+/// The HTTP service of one worker: actix-web routes for ordinary requests, and
+/// [`crate::connection::accept`] for every request that asks for `Upgrade: websocket`.
+///
+/// Built from actix-http rather than `HttpServer` because only its upgrade hook hands over the
+/// raw stream, which is what lets a WebSocket connection shed actix's per-connection buffers.
+/// A macro because the service's type cannot be named; the TCP and TLS listeners each
+/// finish it for their own stream type.
+macro_rules! http_service {
+    ($state:expr, $addr:expr) => {{
+        let state: State = $state;
+        let app = App::new()
+            .app_data(web::Data::new(state.clone()))
+            .wrap(actix_web::middleware::from_fn(crate::http::count_api_requests))
+            .configure(crate::http::routes);
+        let upgrade = actix_service::fn_service(move |(req, framed)| {
+            crate::connection::accept(state.clone(), req, framed);
+            std::future::ready(Ok::<_, actix_web::Error>(()))
+        });
+        actix_http::HttpService::build()
+            // actix-web's defaults for `HttpServer`, which herald used before.
+            .keep_alive(Duration::from_secs(5))
+            .client_request_timeout(Duration::from_secs(5))
+            .client_disconnect_timeout(Duration::from_secs(1))
+            // Real-time frames are small and latency-sensitive: no Nagle delay.
+            .tcp_nodelay(true)
+            .local_addr($addr)
+            .upgrade(upgrade)
+            .finish(actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()))
+    }};
+}
+
 /// A bound, running server.
 pub struct Server {
     pub state: State,
@@ -35,37 +66,35 @@ impl Server {
                 state
             }
         };
-        let data = web::Data::new(state.clone());
         let workers = match state.config.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
         };
-        let http = HttpServer::new(move || {
-            App::new().app_data(data.clone()).wrap(actix_web::middleware::from_fn(crate::http::count_api_requests)).configure(crate::http::routes)
-        })
+        let listener = open_listener(&state.config.host, state.config.port)?;
+        let addr = listener.local_addr()?;
+        // A second handle on the listening socket, to refuse new connections at shutdown.
+        let _ = state.listener.set(listener.try_clone()?);
+        let builder = actix_server::Server::build()
             .workers(workers)
             .disable_signals()
             .shutdown_timeout(state.config.shutdown_grace_period)
-            .backlog(4096)
-            // Real-time frames are small and latency-sensitive: no Nagle delay.
-            .tcp_nodelay(true)
-            .max_connection_rate(2048);
-        let listener = open_listener(&state.config.host, state.config.port)?;
-        // A second handle on the listening socket, to refuse new connections at shutdown.
-        let _ = state.listener.set(listener.try_clone()?);
-        let (http, tls) = if state.config.tls_cert.is_empty() {
-            (http.listen(listener)?, None)
+            .backlog(4096);
+        let factory_state = state.clone();
+        let (builder, tls) = if state.config.tls_cert.is_empty() {
+            (builder.listen("herald", listener, move || http_service!(factory_state.clone(), addr).tcp())?, None)
         } else {
             let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
             let tls_config = cert.server_config().map_err(std::io::Error::other)?;
-            (http.listen_rustls_0_23(listener, tls_config)?, Some(cert))
+            // TLS handshakes in progress at once, per worker (actix's default is 256).
+            actix_tls::accept::max_concurrent_tls_connect(2048);
+            let listen = move || http_service!(factory_state.clone(), addr).rustls_0_23(tls_config.clone());
+            (builder.listen("herald-tls", listener, listen)?, Some(cert))
         };
-        let addr = *http.addrs().first().expect("bound to one address");
         actix_web::rt::spawn(housekeeping(state.clone()));
         if state.config.metrics_enabled {
             start_metrics_listener(&state);
         }
-        Ok(Server { state, addr, tls, server: http.run() })
+        Ok(Server { state, addr, tls, server: builder.run() })
     }
 
     /// Runs until SIGTERM/SIGINT, then shuts down gracefully.

@@ -5,7 +5,7 @@
 //! state (one node is the whole cluster); for Redis each node is a separate state with its own
 //! hub and adapter, so every assertion about "another node" really crosses Redis.
 
-use bytestring::ByteString;
+use herald::protocol::ws::Frame;
 use herald::config::{AdapterKind, AppConfig, Config};
 use herald::hub::conn::{ConnHandle, ConnInbox};
 use herald::hub::presence::Member;
@@ -108,7 +108,7 @@ impl Cluster {
     fn connect(&self, node: usize) -> Client {
         let (handle, inbox) = ConnHandle::new(SocketId::random(), 64);
         assert!(self.app(node).add_connection(handle.clone()));
-        Client { node, handle, inbox }
+        Client { node, handle, inbox, received: Default::default() }
     }
 }
 
@@ -116,12 +116,18 @@ struct Client {
     node: usize,
     handle: ConnHandle,
     inbox: ConnInbox,
+    /// Frames taken from the inbox and not yet looked at.
+    received: std::collections::VecDeque<Frame>,
 }
 
 impl Client {
     async fn next(&mut self) -> Value {
-        let frame = tokio::time::timeout(WAIT, self.inbox.frames.recv()).await.expect("a frame in time").expect("queue open");
-        serde_json::from_str(&frame).unwrap()
+        if self.received.is_empty() {
+            let take = std::future::poll_fn(|cx| self.inbox.take(cx, &mut self.received));
+            tokio::time::timeout(WAIT, take).await.expect("a frame in time");
+        }
+        let frame = self.received.pop_front().expect("taken at least one frame");
+        serde_json::from_str(frame.text_payload()).unwrap()
     }
 
     /// The next frame that is not a subscription confirmation.
@@ -151,7 +157,7 @@ async fn subscribe(cluster: &Cluster, client: &Client, channel: &str, member: Op
 }
 
 async fn publish(cluster: &Cluster, node: usize, channel: &str, event: &str, except: Option<SocketId>) {
-    let frame: ByteString = herald::protocol::outbound::event(event, Some(channel), "{}", None);
+    let frame: Frame = herald::protocol::outbound::event(event, Some(channel), "{}", None);
     cluster.nodes[node].adapter.publish(cluster.app(node), channel, frame, except).await;
 }
 
@@ -255,13 +261,12 @@ async fn users_watchlists_and_termination_cross_nodes(cluster: Cluster) {
 
     cluster.nodes[0].adapter.terminate_user(cluster.app(0), "bob").await;
     let mut bob = bob;
-    let code = tokio::time::timeout(WAIT, bob.inbox.control.closed()).await.expect("bob's socket is asked to close");
+    let code = tokio::time::timeout(WAIT, bob.inbox.closed()).await.expect("bob's socket is asked to close");
     assert_eq!(code.code, 4009);
     cluster.app(2).users.sign_out("bob", &bob.handle.socket_id);
     cluster.nodes[2].adapter.user_signed_out(cluster.app(2), "bob").await;
     let offline = watcher.next().await;
     assert!(offline["data"].as_str().unwrap().contains("offline"));
-    let _ = bob.inbox.frames.try_recv();
 }
 
 async fn server_to_user_reaches_signed_in_sockets_on_other_nodes(cluster: Cluster) {

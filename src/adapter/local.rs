@@ -1,7 +1,7 @@
 //! The single-node adapter: the local hub is the whole cluster.
 
 use async_trait::async_trait;
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 
 use super::Adapter;
 use crate::hub::conn::ConnHandle;
@@ -15,7 +15,7 @@ pub struct LocalAdapter;
 
 #[async_trait]
 impl Adapter for LocalAdapter {
-    async fn publish(&self, app: &AppHub, channel: &str, frame: ByteString, except: Option<SocketId>) {
+    async fn publish(&self, app: &AppHub, channel: &str, frame: Frame, except: Option<SocketId>) {
         app.broadcast(channel, &frame, except.as_ref());
     }
 

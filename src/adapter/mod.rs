@@ -17,7 +17,7 @@ pub mod local;
 pub mod redis;
 
 use async_trait::async_trait;
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 
 use crate::hub::conn::ConnHandle;
 use crate::hub::presence::Member;
@@ -27,7 +27,7 @@ use crate::protocol::socket_id::SocketId;
 #[async_trait]
 pub trait Adapter: Send + Sync + 'static {
     /// Fans `frame` out to `channel`'s subscribers cluster-wide, except `except`.
-    async fn publish(&self, app: &AppHub, channel: &str, frame: ByteString, except: Option<SocketId>);
+    async fn publish(&self, app: &AppHub, channel: &str, frame: Frame, except: Option<SocketId>);
 
     /// Joins `conn` to `channel` (sending it the confirmation) and announces a new member.
     async fn subscribe(&self, app: &AppHub, channel: &str, conn: &ConnHandle, member: Option<Member>) -> Result<Subscribed, SubscribeError>;
@@ -66,7 +66,7 @@ pub trait Adapter: Send + Sync + 'static {
     async fn presence_users(&self, app: &AppHub, channel: &str) -> Vec<String>;
 
     /// Remembers the last event of a cache channel on every node.
-    async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: ByteString) {
+    async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: Frame) {
         app.cache.store(channel, data, frame);
     }
 

@@ -138,13 +138,12 @@ pub(super) fn find_app<'a>(state: &'a State, app_id: &str) -> Result<&'a Arc<App
 /// `0.0.0.0`/`::` cannot be connected to (the loopback address of the same family is used).
 /// The scheme follows the listener: `https` when it speaks TLS.
 fn own_base_url(req: &HttpRequest, state: &State) -> String {
-    let listener = req.app_config();
-    let addr = listener.local_addr();
+    let addr = state.listener.get().and_then(|l| l.local_addr().ok()).unwrap_or_else(|| req.app_config().local_addr());
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    let scheme = if listener.secure() || !state.config.tls_cert.is_empty() { "https" } else { "http" };
+    let scheme = if !state.config.tls_cert.is_empty() { "https" } else { "http" };
     format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }

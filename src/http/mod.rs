@@ -18,8 +18,9 @@ use crate::connection;
 
 /// Registers every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/app/{key}", web::get().to(connection::upgrade))
-        .route("/app", web::get().to(connection::path_not_found))
+    // WebSocket upgrades never get here (see `server.rs`); plain requests to their paths do.
+    cfg.route("/app/{key}", web::get().to(connection::upgrade_required))
+        .route("/app", web::get().to(connection::upgrade_required))
         .route("/up", web::get().to(health::up))
         .route("/ready", web::get().to(health::ready))
         .route("/apps/{app_id}/events", web::post().to(events::trigger))

@@ -1,6 +1,6 @@
 //! The last event of each cache channel, kept for new subscribers for a bounded time.
 
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 use dashmap::{DashMap, DashSet};
 use std::time::Duration;
 // tokio's clock, so tests can pause and advance time instead of sleeping.
@@ -10,7 +10,7 @@ struct Cached {
     /// The event's `data` string, for the HTTP API's `info=cache`.
     data: String,
     /// The frame exactly as subscribers received it, replayed verbatim.
-    frame: ByteString,
+    frame: Frame,
     stored: Instant,
 }
 
@@ -26,13 +26,13 @@ impl Cache {
         Cache { ttl, entries: DashMap::new(), miss_reported: DashSet::new() }
     }
 
-    pub fn store(&self, channel: &str, data: &str, frame: ByteString) {
+    pub fn store(&self, channel: &str, data: &str, frame: Frame) {
         self.entries.insert(channel.to_string(), Cached { data: data.to_string(), frame, stored: Instant::now() });
         self.miss_reported.remove(channel);
     }
 
     /// The cached frame if it has not expired.
-    pub fn frame(&self, channel: &str) -> Option<ByteString> {
+    pub fn frame(&self, channel: &str) -> Option<Frame> {
         let entry = self.entries.get(channel)?;
         (entry.stored.elapsed() < self.ttl).then(|| entry.frame.clone())
     }
@@ -66,8 +66,8 @@ mod tests {
         assert!(cache.frame("cache-a").is_none());
         assert!(cache.first_miss("cache-a"));
         assert!(!cache.first_miss("cache-a"));
-        cache.store("cache-a", "d", "frame".into());
-        assert_eq!(cache.frame("cache-a").as_deref(), Some("frame"));
+        cache.store("cache-a", "d", Frame::text("frame"));
+        assert_eq!(cache.frame("cache-a").map(|f| f.text_payload().to_string()).as_deref(), Some("frame"));
         assert_eq!(cache.info("cache-a").map(|i| i.0), Some("d".to_string()));
         assert!(cache.first_miss("cache-a"), "a store resets the miss de-duplication");
         tokio::time::advance(Duration::from_millis(60)).await;

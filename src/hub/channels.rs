@@ -1,6 +1,6 @@
 //! Channel membership on this node: subscribe, unsubscribe, fan-out and counts.
 
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::time::{Duration, Instant};
@@ -82,7 +82,7 @@ impl Channel {
     }
 
     /// Enqueues `frame` to every subscriber but `except`: `(attempted, queued)`.
-    fn send_all(&self, frame: &ByteString, except: Option<&SocketId>) -> (usize, usize) {
+    fn send_all(&self, frame: &Frame, except: Option<&SocketId>) -> (usize, usize) {
         let (mut attempted, mut sent) = (0, 0);
         for (id, sub) in &self.subscribers {
             if Some(id) != except {
@@ -223,7 +223,7 @@ impl AppHub {
     /// Enqueues `frame` to every subscriber of `channel` on this node except `except`;
     /// server-to-user channels reach every socket signed in as that user.
     /// Returns how many connections it was queued for.
-    pub fn broadcast(&self, channel: &str, frame: &ByteString, except: Option<&SocketId>) -> usize {
+    pub fn broadcast(&self, channel: &str, frame: &Frame, except: Option<&SocketId>) -> usize {
         let started = std::time::Instant::now();
         let (attempted, sent) = if let Some(user) = ChannelType::of(channel).server_to_user {
             self.users.send_to_user(user, frame, except)
@@ -235,7 +235,7 @@ impl AppHub {
         };
         let m = &self.metrics;
         m.messages_out.inc_by(sent as u64);
-        m.bytes_out.inc_by((sent * frame.len()) as u64);
+        m.bytes_out.inc_by((sent * frame.payload().len()) as u64);
         if attempted > sent {
             m.deliveries_dropped.inc_by((attempted - sent) as u64);
         }

@@ -89,7 +89,7 @@ impl AppHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytestring::ByteString;
+    use crate::protocol::ws::Frame;
     use presence::Member;
     use serde_json::Value;
 
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn presence_limit_counts_users_not_sockets() {
         let hub = hub(1);
-        let (a1, mut in1) = ConnHandle::new(SocketId::random(), 8);
+        let (a1, in1) = ConnHandle::new(SocketId::random(), 8);
         let (a2, _in2) = ConnHandle::new(SocketId::random(), 8);
         let (b, _inb) = ConnHandle::new(SocketId::random(), 8);
         let s = hub.subscribe("presence-x", &a1, Some(member("a")), PresenceView::Local).unwrap();
@@ -112,8 +112,8 @@ mod tests {
         let s = hub.subscribe("presence-x", &a2, Some(member("a")), PresenceView::Local).unwrap();
         assert!(!s.occupied && s.member_added.is_none());
         assert_eq!(hub.subscribe("presence-x", &b, Some(member("b")), PresenceView::Local).unwrap_err(), SubscribeError::PresenceFull { limit: 1 });
-        assert!(in1.frames.try_recv().unwrap().contains("subscription_succeeded"));
-        assert!(in1.frames.try_recv().is_err(), "a second socket of the same user is not announced");
+        assert!(in1.pop_text().unwrap().contains("subscription_succeeded"));
+        assert!(in1.pop_text().is_none(), "a second socket of the same user is not announced");
         assert!(hub.unsubscribe("presence-x", &a1.socket_id).unwrap().member_removed.is_none());
         let u = hub.unsubscribe("presence-x", &a2.socket_id).unwrap();
         assert!(u.vacated && u.member_removed.is_some());
@@ -123,15 +123,19 @@ mod tests {
     #[test]
     fn broadcast_skips_the_excluded_socket_and_a_full_queue_closes_the_connection() {
         let hub = hub(100);
-        let (a, mut ina) = ConnHandle::new(SocketId::random(), 2);
-        let (b, mut inb) = ConnHandle::new(SocketId::random(), 8);
+        let (a, ina) = ConnHandle::new(SocketId::random(), 2);
+        let (b, inb) = ConnHandle::new(SocketId::random(), 8);
         hub.subscribe("c", &a, None, PresenceView::Local).unwrap();
         hub.subscribe("c", &b, None, PresenceView::Local).unwrap();
-        let frame: ByteString = "x".into();
+        let frame = Frame::text("x");
         assert_eq!(hub.broadcast("c", &frame, Some(&b.socket_id)), 1);
         assert_eq!(hub.broadcast("c", &frame, None), 1, "a's queue of 2 is full");
-        let _ = (ina.frames.try_recv(), inb.frames.try_recv());
-        let code = futures_util::FutureExt::now_or_never(ina.control.closed()).expect("close requested");
+        let (mut queued_a, mut queued_b) = (Default::default(), Default::default());
+        assert!(ina.try_take(&mut queued_a) && inb.try_take(&mut queued_b));
+        // a: subscription_succeeded and the first event, then full; b: subscription_succeeded
+        // and the second event only (it was excepted from the first).
+        assert_eq!((queued_a.len(), queued_b.len()), (2, 2));
+        let code = futures_util::FutureExt::now_or_never(ina.closed()).expect("close requested");
         assert_eq!(code.code, 4100);
     }
 }

@@ -3,7 +3,7 @@
 //! Server-to-user events are delivered through this index (every socket signed in as the
 //! user), not through channel subscriptions, so a user never receives one twice.
 
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 use dashmap::DashMap;
 use std::collections::HashSet;
 
@@ -66,7 +66,7 @@ impl Users {
     }
 
     /// Enqueues `frame` to every socket of `user_id` except `except`: `(attempted, queued)`.
-    pub fn send_to_user(&self, user_id: &str, frame: &ByteString, except: Option<&SocketId>) -> (usize, usize) {
+    pub fn send_to_user(&self, user_id: &str, frame: &Frame, except: Option<&SocketId>) -> (usize, usize) {
         let Some(conns) = self.sockets.get(user_id) else { return (0, 0) };
         let targets: Vec<&ConnHandle> = conns.iter().filter(|c| Some(&c.socket_id) != except).collect();
         (targets.len(), targets.into_iter().filter(|c| c.send(frame.clone())).count())
@@ -108,7 +108,7 @@ impl Users {
 }
 
 /// `pusher_internal:watchlist_events` with one `online` and/or one `offline` entry.
-pub fn watchlist_frame(online: &[&str], offline: &[&str]) -> ByteString {
+pub fn watchlist_frame(online: &[&str], offline: &[&str]) -> Frame {
     let mut events = Vec::new();
     if !online.is_empty() {
         events.push(serde_json::json!({ "name": "online", "user_ids": online }));
@@ -139,13 +139,13 @@ mod tests {
     #[test]
     fn watchers_hear_transitions() {
         let users = Users::default();
-        let (w, mut iw) = ConnHandle::new(SocketId::random(), 8);
+        let (w, iw) = ConnHandle::new(SocketId::random(), 8);
         users.watch(&w, &["x".to_string()]);
         users.notify_watchers("x", true);
-        let frame = iw.frames.try_recv().unwrap();
+        let frame = iw.pop_text().unwrap();
         assert!(frame.contains("watchlist_events") && frame.contains("online"));
         users.unwatch(&w.socket_id, &["x".to_string()]);
         users.notify_watchers("x", false);
-        assert!(iw.frames.try_recv().is_err());
+        assert!(iw.pop_text().is_none());
     }
 }

@@ -12,6 +12,7 @@ pub mod names;
 pub mod outbound;
 pub mod socket_id;
 pub mod token;
+pub mod ws;
 
 /// The protocol versions herald speaks. Pysher sends 6, the Java client 5, pusher-js 7.
 pub const SUPPORTED_PROTOCOLS: std::ops::RangeInclusive<u32> = 5..=7;

@@ -1,14 +1,16 @@
-//! Frames the server sends, encoded once into the exact bytes that go on the wire.
+//! Frames the server sends, encoded once into the exact bytes that go on the wire (a whole
+//! WebSocket text frame, see [`super::ws::Frame`]).
 //!
 //! Every event except `pusher:error` carries `data` as a JSON *string* (double encoding);
 //! `pusher:error` carries an object, which the Swift client requires.
 
-use bytestring::ByteString;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use super::ws::Frame;
+
 #[derive(Serialize)]
-struct Frame<'a> {
+struct Event<'a> {
     event: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     channel: Option<&'a str>,
@@ -18,17 +20,17 @@ struct Frame<'a> {
 }
 
 /// An event with a string `data`, as relayed to subscribers.
-pub fn event(event: &str, channel: Option<&str>, data: &str, user_id: Option<&str>) -> ByteString {
-    let frame = Frame { event, channel, data, user_id };
-    serde_json::to_string(&frame).expect("plain strings always serialize").into()
+pub fn event(event: &str, channel: Option<&str>, data: &str, user_id: Option<&str>) -> Frame {
+    let event = Event { event, channel, data, user_id };
+    Frame::text_with(|buf| serde_json::to_writer(buf, &event).expect("plain strings always serialize"))
 }
 
 /// An event whose `data` is a JSON value, double-encoded into a string.
-pub fn event_json(name: &str, channel: Option<&str>, data: &Value) -> ByteString {
+pub fn event_json(name: &str, channel: Option<&str>, data: &Value) -> Frame {
     event(name, channel, &data.to_string(), None)
 }
 
-pub fn connection_established(socket_id: &str, activity_timeout: u64) -> ByteString {
+pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Frame {
     event_json(
         "pusher:connection_established",
         None,
@@ -36,34 +38,33 @@ pub fn connection_established(socket_id: &str, activity_timeout: u64) -> ByteStr
     )
 }
 
-pub fn pong() -> ByteString {
-    ByteString::from_static(r#"{"event":"pusher:pong","data":"{}"}"#)
+pub fn pong() -> Frame {
+    Frame::text(r#"{"event":"pusher:pong","data":"{}"}"#)
 }
 
-pub fn ping() -> ByteString {
-    ByteString::from_static(r#"{"event":"pusher:ping","data":"{}"}"#)
+pub fn ping() -> Frame {
+    Frame::text(r#"{"event":"pusher:ping","data":"{}"}"#)
 }
 
 /// `pusher:error` with an object `data`; `code` is null for errors that keep the socket open.
-pub fn error(code: Option<u16>, message: &str) -> ByteString {
-    serde_json::json!({ "event": "pusher:error", "data": { "code": code, "message": message } })
-        .to_string()
-        .into()
+pub fn error(code: Option<u16>, message: &str) -> Frame {
+    let error = serde_json::json!({ "event": "pusher:error", "data": { "code": code, "message": message } });
+    Frame::text_with(|buf| serde_json::to_writer(buf, &error).expect("JSON values always serialize"))
 }
 
-pub fn subscription_succeeded(channel: &str, data: &Value) -> ByteString {
+pub fn subscription_succeeded(channel: &str, data: &Value) -> Frame {
     event_json("pusher_internal:subscription_succeeded", Some(channel), data)
 }
 
-pub fn subscription_succeeded_empty(channel: &str) -> ByteString {
+pub fn subscription_succeeded_empty(channel: &str) -> Frame {
     event("pusher_internal:subscription_succeeded", Some(channel), "{}", None)
 }
 
-pub fn member_added(channel: &str, user_id: &Value, user_info: &Value) -> ByteString {
+pub fn member_added(channel: &str, user_id: &Value, user_info: &Value) -> Frame {
     event_json("pusher_internal:member_added", Some(channel), &serde_json::json!({ "user_id": user_id, "user_info": user_info }))
 }
 
-pub fn member_removed(channel: &str, user_id: &Value) -> ByteString {
+pub fn member_removed(channel: &str, user_id: &Value) -> Frame {
     event_json("pusher_internal:member_removed", Some(channel), &serde_json::json!({ "user_id": user_id }))
 }
 
@@ -74,23 +75,23 @@ mod tests {
     #[test]
     fn handshake_is_double_encoded() {
         let f = connection_established("123.456", 120);
-        assert_eq!(&*f, r#"{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}"#);
+        assert_eq!(f.text_payload(), r#"{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}"#);
     }
 
     #[test]
     fn error_data_is_an_object() {
-        let v: Value = serde_json::from_str(&error(Some(4001), "x")).unwrap();
+        let v: Value = serde_json::from_str(error(Some(4001), "x").text_payload()).unwrap();
         assert_eq!(v["data"]["code"], 4001);
         assert_eq!(v["data"]["message"], "x");
-        let v: Value = serde_json::from_str(&error(None, "y")).unwrap();
+        let v: Value = serde_json::from_str(error(None, "y").text_payload()).unwrap();
         assert!(v["data"]["code"].is_null());
     }
 
     #[test]
     fn events_keep_data_as_a_string() {
         let f = event("my-event", Some("c"), r#"{"a":1}"#, Some("7"));
-        assert_eq!(&*f, r#"{"event":"my-event","channel":"c","data":"{\"a\":1}","user_id":"7"}"#);
-        let v: Value = serde_json::from_str(&subscription_succeeded_empty("c")).unwrap();
+        assert_eq!(f.text_payload(), r#"{"event":"my-event","channel":"c","data":"{\"a\":1}","user_id":"7"}"#);
+        let v: Value = serde_json::from_str(subscription_succeeded_empty("c").text_payload()).unwrap();
         assert_eq!(v["data"], "{}");
     }
 }

@@ -119,6 +119,34 @@ impl RawSocket {
         self.write_all(&frame).await;
     }
 
+    /// Sends one masked frame with explicit FIN bit, for fragmented messages.
+    pub async fn send_fragment(&mut self, opcode: u8, fin: bool, payload: &[u8]) {
+        assert!(payload.len() < 126, "fragments in tests are short");
+        let mask: [u8; 4] = rand::random();
+        let mut frame = vec![if fin { 0x80 } else { 0 } | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.write_all(&frame).await;
+    }
+
+    /// Writes bytes exactly as given: frames that break the protocol on purpose.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        self.write_all(bytes).await;
+    }
+
+    /// Reads until the server closes the TCP stream; fails if it stays open past `WAIT`.
+    pub async fn expect_eof(&mut self) {
+        let mut chunk = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("the server kept the connection open for {WAIT:?}"),
+            }
+        }
+    }
+
     async fn write_all(&mut self, bytes: &[u8]) {
         match tokio::time::timeout(WAIT, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => {}

@@ -10,6 +10,7 @@ use super::RedisAdapter;
 use crate::hub::AppHub;
 use crate::protocol::close_code;
 use crate::protocol::socket_id::SocketId;
+use crate::protocol::ws::Frame;
 use crate::state::Shared;
 
 /// One message on the bus. `node` is the sender, which ignores its own messages (it already
@@ -41,9 +42,9 @@ impl BusMessage {
         match self.body {
             BusBody::Publish { channel, frame, except } => {
                 let except = except.as_deref().and_then(SocketId::parse);
-                app.broadcast(&channel, &frame.into(), except.as_ref());
+                app.broadcast(&channel, &Frame::text(&frame), except.as_ref());
             }
-            BusBody::Cache { channel, data, frame } => app.cache.store(&channel, &data, frame.into()),
+            BusBody::Cache { channel, data, frame } => app.cache.store(&channel, &data, Frame::text(&frame)),
             BusBody::Terminate { user } => {
                 for conn in app.users.sockets_of(&user) {
                     conn.close(close_code::TERMINATED_BY_APP);

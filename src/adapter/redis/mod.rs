@@ -16,7 +16,7 @@ mod janitor;
 mod scripts;
 
 use async_trait::async_trait;
-use bytestring::ByteString;
+use crate::protocol::ws::Frame;
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
 use serde_json::Value;
@@ -269,9 +269,9 @@ fn member_user_id(record: &str, key: &str) -> Value {
 
 #[async_trait]
 impl Adapter for RedisAdapter {
-    async fn publish(&self, app: &AppHub, channel: &str, frame: ByteString, except: Option<SocketId>) {
+    async fn publish(&self, app: &AppHub, channel: &str, frame: Frame, except: Option<SocketId>) {
         app.broadcast(channel, &frame, except.as_ref());
-        let body = BusBody::Publish { channel: channel.to_string(), frame: frame.to_string(), except: except.map(|s| s.to_string()) };
+        let body = BusBody::Publish { channel: channel.to_string(), frame: frame.text_payload().to_string(), except: except.map(|s| s.to_string()) };
         self.send_bus(&app.config.id, body).await;
     }
 
@@ -467,9 +467,9 @@ impl Adapter for RedisAdapter {
         users.unwrap_or_else(|| app.presence_users(channel))
     }
 
-    async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: ByteString) {
+    async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: Frame) {
         app.cache.store(channel, data, frame.clone());
-        let body = BusBody::Cache { channel: channel.to_string(), data: data.to_string(), frame: frame.to_string() };
+        let body = BusBody::Cache { channel: channel.to_string(), data: data.to_string(), frame: frame.text_payload().to_string() };
         self.send_bus(&app.config.id, body).await;
     }
 

@@ -1,0 +1,182 @@
+//! A WebSocket over the upgraded byte stream (TCP or TLS), owned by its connection task.
+//!
+//! herald writes frames itself instead of going through actix's WebSocket actor: a delivery is
+//! one pre-encoded [`Frame`] moved from the outbox into a vectored write by the connection's
+//! own task, with no second queue and no second task. An idle socket holds no read or write
+//! buffer: reads land in a stack buffer and are copied out only while a frame is incomplete.
+
+use bytes::BytesMut;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::protocol::ws::{self, Assembler, Frame, FrameError, Message};
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK: usize = 4096;
+/// Frames gathered into one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// What reading the socket produced.
+pub enum Inbound {
+    Message(Message),
+    /// The client broke the WebSocket protocol; the connection must close with the error's code.
+    Invalid(FrameError),
+    /// The peer closed the stream or the stream failed.
+    Gone,
+}
+
+pub struct WsSocket<T> {
+    io: T,
+    /// Bytes read but not yet decoded. Unallocated while empty.
+    read_buf: BytesMut,
+    assembler: Assembler,
+    max_message: usize,
+}
+
+/// Frames on their way to the socket. Kept apart from [`WsSocket`] so the connection loop can
+/// fill it from the outbox while it waits to read.
+#[derive(Default)]
+pub struct Outgoing {
+    pub frames: VecDeque<Frame>,
+    /// Bytes of the first frame already on the wire.
+    written: usize,
+}
+
+impl Outgoing {
+    /// Drops the frames a write of `n` bytes completed.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.frames.front() else { return };
+            let left = front.wire().len() - self.written;
+            if n < left {
+                self.written += n;
+                return;
+            }
+            n -= left;
+            self.written = 0;
+            self.frames.pop_front();
+        }
+    }
+
+    /// Forgets every frame not yet started; a frame cut halfway must still be finished before
+    /// anything else, or the stream would no longer parse.
+    pub fn discard_unstarted(&mut self) {
+        self.frames.truncate(usize::from(self.written > 0));
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
+    /// `early` holds bytes the client sent right after its handshake, if any.
+    pub fn new(io: T, early: BytesMut, max_message: usize) -> Self {
+        WsSocket {
+            io,
+            read_buf: early,
+            assembler: Assembler::default(),
+            max_message,
+        }
+    }
+
+    /// Waits for the next whole message. Cancel-safe: bytes read are kept in `read_buf`.
+    pub async fn next(&mut self) -> Inbound {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Inbound> {
+        loop {
+            match self.decode() {
+                Ok(Some(message)) => return Poll::Ready(Inbound::Message(message)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Inbound::Invalid(e)),
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut buf = ReadBuf::new(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Ok(()) if buf.filled().is_empty() => return Poll::Ready(Inbound::Gone),
+                Ok(()) => self.read_buf.extend_from_slice(buf.filled()),
+                Err(_) => return Poll::Ready(Inbound::Gone),
+            }
+        }
+    }
+
+    /// Decodes buffered frames until one completes a message.
+    fn decode(&mut self) -> Result<Option<Message>, FrameError> {
+        let limit = self.max_message;
+        let message = loop {
+            match ws::decode(&mut self.read_buf, limit)? {
+                None => break None,
+                Some(frame) => {
+                    if let Some(message) = self.assembler.push(frame, limit)? {
+                        break Some(message);
+                    }
+                }
+            }
+        };
+        if self.read_buf.is_empty() && self.read_buf.capacity() > 0 {
+            self.read_buf = BytesMut::new();
+        }
+        Ok(message)
+    }
+
+    /// Writes everything in `out`. Cancel-safe: progress is kept in `out`.
+    pub async fn flush(&mut self, out: &mut Outgoing) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx, out)).await
+    }
+
+    /// Writes once without waiting; true when everything in `out` is on the wire. Most writes
+    /// to a healthy socket complete at once, which spares the caller setting up a wait.
+    pub fn try_flush(&mut self, out: &mut Outgoing) -> io::Result<bool> {
+        let waker = futures_util::task::noop_waker();
+        match self.poll_flush(&mut Context::from_waker(&waker), out) {
+            Poll::Ready(result) => result.map(|()| true),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>, out: &mut Outgoing) -> Poll<io::Result<()>> {
+        while !out.frames.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, frame) in out.frames.iter().take(MAX_IOVECS).enumerate() {
+                let bytes = if i == 0 { &frame.wire()[out.written..] } else { &frame.wire()[..] };
+                slices[count] = IoSlice::new(bytes);
+                count += 1;
+            }
+            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            out.advance(n);
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Writes raw bytes (the handshake response) before any frame.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+
+    /// Ends the stream after a close frame went out: shuts down our side, then reads until the
+    /// peer closes too, so unread client bytes do not turn our close into a reset that could
+    /// destroy the close frame in flight. The caller bounds how long this may take.
+    pub async fn finish(&mut self) {
+        if self.io.shutdown().await.is_err() {
+            return;
+        }
+        let _ = poll_fn(|cx| {
+            let mut chunk = [0u8; READ_CHUNK];
+            loop {
+                let mut buf = ReadBuf::new(&mut chunk);
+                match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                    Ok(()) if !buf.filled().is_empty() => continue,
+                    _ => return Poll::Ready(()),
+                }
+            }
+        })
+        .await;
+    }
+}
