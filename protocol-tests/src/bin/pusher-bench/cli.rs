@@ -18,6 +18,7 @@ Usage examples (herald's dev app is the default target: id 1, key herald-dev-key
   $B connect --connections 10000 --pid $(pidof herald)
   $B client-events --members 50 --rate 5 --pid $(pidof herald)
   $B saturate --subscribers 1000 --pid $(pidof herald)
+  $B triggers --connections 32 --duration 10 --pid $(pidof herald)
 
   # any Pusher-compatible server: give its addresses and app credentials
   $B fanout --ws ws://127.0.0.1:6001 --http http://127.0.0.1:6001 --app-id 1 --key KEY --secret SECRET
@@ -141,6 +142,8 @@ pub enum Scenario {
     ClientEvents(ClientEventsArgs),
     /// Fan-out at rising rates until loss or p99 over the bound; the highest sustainable rate.
     Saturate(SaturateArgs),
+    /// Signed `POST /events` back to back on K keep-alive connections; requests per second.
+    Triggers(TriggersArgs),
 }
 
 #[derive(Args, Clone, Debug)]
@@ -209,6 +212,18 @@ pub struct SaturateArgs {
     #[arg(long, default_value_t = 1)]
     pub latency_retries: usize,
     #[arg(long, default_value = "bench-saturate")]
+    pub channel: String,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct TriggersArgs {
+    /// Keep-alive HTTP/1.1 connections, each with one request in flight (no pipelining).
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// WebSocket subscribers on the channel, opened first (0: the HTTP path alone).
+    #[arg(long, default_value_t = 0)]
+    pub subscribers: usize,
+    #[arg(long, default_value = "bench-triggers")]
     pub channel: String,
 }
 
@@ -329,6 +344,9 @@ impl Scenario {
                 "saturate: {} subscribers, from {} deliveries/s x{} per {} s step, p99 bound {} ms",
                 a.subscribers, a.start, a.factor, a.step, a.max_p99_ms
             ),
+            Scenario::Triggers(a) => {
+                format!("triggers: {} keep-alive connections back to back, {} subscribers", a.connections, a.subscribers)
+            }
         }
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! Layout:
 //! - `cli`: flags, subcommands and the resolved [`cli::Target`].
-//! - `scenario/`: fanout, unicast, connect, client-events, saturate, and the shared measured window.
+//! - `scenario/`: fanout, unicast, connect, client-events, saturate, triggers, and the shared
+//!   measured window.
 //! - `ws`: opening many client sockets (spread over 127.0.0.1–4), subscribing, receiving.
 //! - `publish`: the open-loop, keep-alive, signed HTTP publisher.
+//! - `http1`: the lean keep-alive HTTP/1.1 connection `triggers` sends back to back on.
 //! - `payload`: the `data` string carrying timestamp and sequence number.
 //! - `stats` / `report`: counts, latency histograms, and the printed result.
 //! - `sys`: /proc samples, the shared clock, CPU pinning, the open-file limit.
@@ -17,6 +19,7 @@
 
 mod cli;
 mod compare;
+mod http1;
 mod payload;
 mod publish;
 mod reference;

@@ -60,6 +60,17 @@ pub struct Report {
     pub connect_p99_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_connect: Option<f64>,
+    /// `triggers`: accepted (2xx) API requests per second of the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_s: Option<f64>,
+    /// `triggers`: answers outside 2xx in the window (a valid run has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_2xx: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_request: Option<f64>,
+    /// `triggers`: the load generator's own CPU per request, to show it is not the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_us_per_request: Option<f64>,
     /// `saturate`: the highest step that passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sustainable_deliveries_per_s: Option<f64>,
@@ -96,6 +107,10 @@ impl Report {
             }
         };
         push("sustainable deliveries/s", self.sustainable_deliveries_per_s, Higher);
+        push("requests/s", self.requests_per_s, Higher);
+        push("CPU µs/request", self.cpu_us_per_request, Lower);
+        push("non-2xx", self.non_2xx.map(|n| n as f64), Lower);
+        push("client CPU µs/request", self.client_cpu_us_per_request, Lower);
         push("connects/s", self.connects_per_s, Higher);
         push("connect p50 ms", self.connect_p50_ms, Lower);
         push("connect p99 ms", self.connect_p99_ms, Lower);

@@ -5,6 +5,7 @@ mod client_events;
 mod connect;
 mod fanout;
 mod saturate;
+mod triggers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub async fn run(ctx: &Ctx, scenario: &Scenario) -> Result<Report, String> {
         Scenario::Connect(a) => connect::run(ctx, a).await,
         Scenario::ClientEvents(a) => client_events::run(ctx, a).await,
         Scenario::Saturate(a) => saturate::run(ctx, a).await,
+        Scenario::Triggers(a) => triggers::run(ctx, a).await,
     }
 }
 
