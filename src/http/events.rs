@@ -162,8 +162,12 @@ fn validate(config: &AppConfig, body: EventBody, single_channel: bool) -> Result
             other => return Err(ApiError::bad_request(format!("Unknown info attribute '{other}': use user_count or subscription_count"))),
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    let channels = channels.into_iter().filter(|c| seen.insert(c.clone())).collect();
+    let channels = if channels.len() == 1 {
+        channels
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        channels.into_iter().filter(|c| seen.insert(c.clone())).collect()
+    };
     Ok(Event { name, data, channels, except, info })
 }
 

@@ -18,13 +18,15 @@ use crate::connection;
 
 /// Registers every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // WebSocket upgrades never get here (see `server.rs`); plain requests to their paths do.
-    cfg.route("/app/{key}", web::get().to(connection::upgrade_required))
+    // actix tries routes in order, one regex per route with a `{param}`: the publishing
+    // routes, which carry nearly all API traffic, go first.
+    cfg.route("/apps/{app_id}/events", web::post().to(events::trigger))
+        .route("/apps/{app_id}/batch_events", web::post().to(events::batch))
+        // WebSocket upgrades never get here (see `server.rs`); plain requests to their paths do.
+        .route("/app/{key}", web::get().to(connection::upgrade_required))
         .route("/app", web::get().to(connection::upgrade_required))
         .route("/up", web::get().to(health::up))
         .route("/ready", web::get().to(health::ready))
-        .route("/apps/{app_id}/events", web::post().to(events::trigger))
-        .route("/apps/{app_id}/batch_events", web::post().to(events::batch))
         .route("/apps/{app_id}/channels", web::get().to(channels::list))
         .route("/apps/{app_id}/channels/{channel}", web::get().to(channels::show))
         .route("/apps/{app_id}/channels/{channel}/users", web::get().to(channels::users))
@@ -32,6 +34,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/users/{user_id}/terminate_connections", web::post().to(users::terminate_without_app))
         .configure(crate::console::routes)
         .default_service(web::to(not_found));
+}
+
+/// The route pattern of an HTTP API path, as the metrics label it, or `None` for paths that
+/// are not the API's. Worked out from the path's shape rather than asked of actix's router,
+/// which would match the route table's regexes a second time for every request.
+fn api_route(path: &str) -> Option<&'static str> {
+    // The longest API path has 6 segments; a seventh slot marks "longer than any route".
+    let mut segments = [""; 7];
+    let mut count = 0;
+    for segment in path.split('/').take(segments.len()) {
+        segments[count] = segment;
+        count += 1;
+    }
+    let route = match &segments[..count] {
+        ["", "apps", _, "events"] => "/apps/{app_id}/events",
+        ["", "apps", _, "batch_events"] => "/apps/{app_id}/batch_events",
+        ["", "apps", _, "channels"] => "/apps/{app_id}/channels",
+        ["", "apps", _, "channels", _] => "/apps/{app_id}/channels/{channel}",
+        ["", "apps", _, "channels", _, "users"] => "/apps/{app_id}/channels/{channel}/users",
+        ["", "apps", _, "users", _, "terminate_connections"] => "/apps/{app_id}/users/{user_id}/terminate_connections",
+        ["", "users", _, "terminate_connections"] => "/users/{user_id}/terminate_connections",
+        ["", "apps", ..] | ["", "users", ..] => "unmatched",
+        _ => return None,
+    };
+    Some(route)
 }
 
 /// Counts HTTP API requests by app, route pattern and status, and times them.
@@ -42,8 +69,7 @@ pub async fn count_api_requests(
     let started = std::time::Instant::now();
     let response = next.call(req).await?;
     let request = response.request();
-    let route = request.match_pattern().unwrap_or_else(|| "unmatched".into());
-    if route.starts_with("/apps") || route.starts_with("/users") {
+    if let Some(route) = api_route(request.path()) {
         let app = request
             .match_info()
             .get("app_id")
@@ -52,8 +78,8 @@ pub async fn count_api_requests(
             .to_string();
         let m = crate::metrics::metrics();
         let status = response.status().as_u16().to_string();
-        m.api_requests.get_or_create(&crate::metrics::ApiLabels { app, route: route.clone(), status }).inc();
-        m.api_duration.get_or_create(&crate::metrics::RouteLabel { route }).observe(started.elapsed().as_secs_f64());
+        m.api_requests.get_or_create(&crate::metrics::ApiLabels { app, route: route.to_string(), status }).inc();
+        m.api_duration.get_or_create(&crate::metrics::RouteLabel { route: route.to_string() }).observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
 }
@@ -76,4 +102,21 @@ pub async fn metrics_endpoint(state: web::Data<crate::state::State>) -> HttpResp
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({ "error": "Not found: see docs for the Pusher HTTP API routes" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_route;
+
+    #[test]
+    fn api_routes_are_labelled_by_pattern() {
+        assert_eq!(api_route("/apps/1/events"), Some("/apps/{app_id}/events"));
+        assert_eq!(api_route("/apps/1/batch_events"), Some("/apps/{app_id}/batch_events"));
+        assert_eq!(api_route("/apps/1/channels/presence-x/users"), Some("/apps/{app_id}/channels/{channel}/users"));
+        assert_eq!(api_route("/apps/1/users/u/terminate_connections"), Some("/apps/{app_id}/users/{user_id}/terminate_connections"));
+        assert_eq!(api_route("/users/u/terminate_connections"), Some("/users/{user_id}/terminate_connections"));
+        assert_eq!(api_route("/apps/1/nothing/a/b/c/d/e"), Some("unmatched"));
+        assert_eq!(api_route("/up"), None);
+        assert_eq!(api_route("/console"), None);
+    }
 }

@@ -36,14 +36,32 @@ pub fn parse_query(raw_query: &str) -> BTreeMap<String, String> {
     params
 }
 
-/// The canonical string to sign for a request.
+/// The canonical string to sign for a request, built in one allocation: the server checks
+/// one per API request.
 pub fn string_to_sign(method: &str, path: &str, params: &BTreeMap<String, String>) -> String {
-    let query: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k.as_str() != "auth_signature")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    format!("{}\n{}\n{}", method.to_ascii_uppercase(), path, query.join("&"))
+    let query_len: usize = params.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(method.len() + path.len() + 2 + query_len);
+    out.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    out.push('\n');
+    out.push_str(path);
+    out.push('\n');
+    let mut first = true;
+    for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "auth_signature") {
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
+}
+
+/// True when `given` is the hex MD5 of `body` (either case), without building a string.
+fn body_md5_matches(given: &str, body: &[u8]) -> bool {
+    let mut expected = [0u8; 16];
+    hex::decode_to_slice(given, &mut expected).is_ok() && expected == Md5::digest(body)[..]
 }
 
 /// Builds the signed query string for a request, as the official libraries do.
@@ -131,7 +149,7 @@ pub fn verify(req: &SignedRequest<'_>, key: &str, secret: &str, now: i64) -> Res
         return Err(SignatureError::Expired { given, now });
     }
     match req.params.get("body_md5") {
-        Some(md5) if !md5.eq_ignore_ascii_case(&body_md5(req.body)) => return Err(SignatureError::BodyMd5Mismatch),
+        Some(md5) if !body_md5_matches(md5, req.body) => return Err(SignatureError::BodyMd5Mismatch),
         None if !req.body.is_empty() => return Err(SignatureError::MissingParam("body_md5")),
         _ => {}
     }
