@@ -105,6 +105,19 @@ async fn slow_consumer_is_closed_with_4100_and_others_get_every_event() {
     // The healthy reader is still subscribed and served.
     api.trigger_ok(&["firehose"], "after", "{}").await;
     assert_eq!(healthy.recv_json().await["event"], "after");
+    // The loss is never silent: the disconnect and the frames that could not be queued are
+    // counted (this binary's only app "1001" with a slow reader is this test's).
+    let exposition = herald::metrics::metrics().encode();
+    let counter = |name: &str| -> f64 {
+        exposition
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("app=\"1001\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(counter("herald_slow_consumer_disconnects_total") >= 1.0, "{exposition}");
+    assert!(counter("herald_deliveries_dropped_total") >= 1.0, "{exposition}");
 }
 
 #[tokio::test]
