@@ -169,3 +169,16 @@ async fn a_burst_larger_than_every_buffer_arrives_complete_and_in_order() {
         assert_eq!(data, format!("{expected}:{filler}"), "event {expected} arrived out of order or damaged");
     }
 }
+
+#[tokio::test]
+async fn a_message_larger_than_one_read_is_reassembled() {
+    let server = TestServer::start_default();
+    let (mut raw, _) = RawSocket::connect_app(server.addr, &server.app().key, None).await;
+    // 40 KB in one frame: herald reads 4 KB at a time, so the frame arrives over many reads.
+    let padded = json!({"event": "pusher:ping", "data": {"padding": "p".repeat(40_000)}}).to_string();
+    raw.send_text(&padded).await;
+    assert_eq!(raw.next_json().await["event"], "pusher:pong");
+    // And the connection goes on reading normally afterwards.
+    raw.send_text(&json!({"event": "pusher:ping", "data": {}}).to_string()).await;
+    assert_eq!(raw.next_json().await["event"], "pusher:pong");
+}
