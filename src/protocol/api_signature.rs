@@ -20,8 +20,18 @@ pub fn body_md5(body: &[u8]) -> String {
 
 /// Decodes a raw query string into sorted, lower-cased keys; repeated keys join with `,`.
 pub fn parse_query(raw_query: &str) -> BTreeMap<String, String> {
+    // What the server libraries send (hex signature and MD5, digits, key, version) has
+    // nothing to decode: split it directly, which costs a fraction of a general decoder.
+    if !raw_query.contains(['%', '+']) {
+        let pairs = raw_query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")));
+        return collect_params(pairs.map(|(k, v)| (std::borrow::Cow::Borrowed(k), std::borrow::Cow::Borrowed(v))));
+    }
+    collect_params(form_urlencoded::parse(raw_query.as_bytes()))
+}
+
+fn collect_params<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> BTreeMap<String, String> {
     let mut params: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+    for (k, v) in pairs {
         let key = k.to_ascii_lowercase();
         match params.get_mut(&key) {
             Some(existing) => {
@@ -203,6 +213,15 @@ mod tests {
         assert_eq!(token::sign(SECRET, s.as_bytes()), "16819168891cb5dfd72b5c7a5d3d602605b26c6ba1930033b5e2eeeb65010291");
         let encoded = parse_query("info=user_count%2Csubscription_count");
         assert_eq!(encoded["info"], "user_count,subscription_count");
+    }
+
+    #[test]
+    fn the_plain_query_fast_path_agrees_with_the_decoder() {
+        for query in ["auth_key=k&auth_timestamp=1&auth_version=1.0&Body_MD5=ab&auth_signature=cd", "a=1&&b&C=2&a=3", "", "x="] {
+            let decoded = collect_params(form_urlencoded::parse(query.as_bytes()));
+            assert_eq!(parse_query(query), decoded, "{query}");
+        }
+        assert_eq!(parse_query("info=a%2Cb&name=x+y")["name"], "x y");
     }
 
     #[test]
