@@ -7,6 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 
+import { bindOn, waitFor } from '../helpers/wait.js';
+
 export const HOST = '127.0.0.1';
 /** Child process output kept for failure messages is capped at this many characters. */
 export const LOG_LIMIT = 400_000;
@@ -35,47 +37,7 @@ export function defineApp(extra = {}) {
   };
 }
 
-export function bindOn(emitter, event, fn) {
-  if (typeof emitter.bind === 'function' && typeof emitter.unbind === 'function') {
-    emitter.bind(event, fn);
-    return () => emitter.unbind(event, fn);
-  }
-  emitter.on(event, fn);
-  return () => emitter.off(event, fn);
-}
-
-/**
- * The next `event` on `emitter` (pusher-js object or EventEmitter) accepted by `filter`;
- * rejects after `timeout` ms. The promise has cancel().
- */
-export function waitFor(emitter, event, { timeout = 5000, filter = () => true, what } = {}) {
-  let cancel = () => {};
-  const promise = new Promise((resolvePromise, reject) => {
-    let unbind = () => {};
-    const timer = setTimeout(() => {
-      unbind();
-      reject(new Error(`timed out after ${timeout} ms waiting for ${what ?? `'${event}'`}`));
-    }, timeout);
-    cancel = () => {
-      clearTimeout(timer);
-      unbind();
-    };
-    unbind = bindOn(emitter, event, (...args) => {
-      let ok;
-      try {
-        ok = filter(...args);
-      } catch {
-        ok = false;
-      }
-      if (!ok) return;
-      clearTimeout(timer);
-      unbind();
-      resolvePromise(args[0]);
-    });
-  });
-  promise.cancel = cancel;
-  return promise;
-}
+export { bindOn, waitFor };
 
 /** Polls `fn` until it returns a truthy value; rejects at the deadline with the last value seen. */
 export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {

@@ -23,6 +23,8 @@ import Pusher from 'pusher-js';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
 
+import { bindOn, waitFor } from '../helpers/wait.js';
+
 export { Pusher, PusherServer, WebSocket };
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,48 +53,7 @@ export function unique(prefix) {
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function bindOn(emitter, event, fn) {
-  if (typeof emitter.bind === 'function' && typeof emitter.unbind === 'function') {
-    emitter.bind(event, fn);
-    return () => emitter.unbind(event, fn);
-  }
-  emitter.on(event, fn);
-  return () => emitter.off(event, fn);
-}
-
-/**
- * Resolves with the first argument of the next `event` on `emitter` (pusher-js object with
- * bind/unbind, or an EventEmitter) that `filter` accepts; rejects after `timeout` ms.
- * The promise has `cancel()`, which unbinds and clears the timer (it then never settles).
- */
-export function waitFor(emitter, event, { timeout = 4000, filter = () => true, what } = {}) {
-  let cancel;
-  const promise = new Promise((resolvePromise, reject) => {
-    let unbind = () => {};
-    const timer = setTimeout(() => {
-      unbind();
-      reject(new Error(`timed out after ${timeout} ms waiting for ${what ?? `'${event}'`}`));
-    }, timeout);
-    cancel = () => {
-      clearTimeout(timer);
-      unbind();
-    };
-    unbind = bindOn(emitter, event, (...args) => {
-      let ok;
-      try {
-        ok = filter(...args);
-      } catch (e) {
-        ok = false;
-      }
-      if (!ok) return;
-      clearTimeout(timer);
-      unbind();
-      resolvePromise(args[0]);
-    });
-  });
-  promise.cancel = cancel;
-  return promise;
-}
+export { bindOn, waitFor };
 
 /** Records every emission of `event` on `emitter` into the returned array (first arguments). */
 export function record(emitter, event) {
