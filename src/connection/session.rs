@@ -26,8 +26,9 @@ const CLOSE_BOUND: Duration = Duration::from_secs(2);
 /// together).
 pub async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut socket: WsSocket<T>, handshake: Vec<u8>, code: CloseCode) {
     let mut bytes = handshake;
-    bytes.extend_from_slice(outbound::error(Some(code.code), code.reason).wire());
-    bytes.extend_from_slice(Frame::close(code.code, code.reason).wire());
+    for frame in closing_frames(code.code, code.reason) {
+        bytes.extend_from_slice(frame.wire());
+    }
     let _ = tokio::time::timeout(CLOSE_BOUND, async {
         if socket.write_raw(&bytes).await.is_ok() {
             socket.finish().await;
@@ -239,17 +240,13 @@ async fn say_goodbye<T: AsyncRead + AsyncWrite + Unpin>(socket: &mut WsSocket<T>
                 // last event the client was owed.
                 inbox.try_take(&mut out.frames);
             }
-            // The error event before the close, for clients that read events but not close
-            // codes (protocol < 6, e.g. the Java client).
-            out.frames.push_back(outbound::error(Some(code.code), code.reason));
-            out.frames.push_back(Frame::close(code.code, code.reason));
+            out.frames.extend(closing_frames(code.code, code.reason));
         }
         Ending::Invalid(e) => {
             tracing::debug!(%e, "websocket protocol error");
             let message = format!("WebSocket protocol error: {e}");
             out.discard_unstarted();
-            out.frames.push_back(outbound::error(Some(e.close_code()), &message));
-            out.frames.push_back(Frame::close(e.close_code(), &message));
+            out.frames.extend(closing_frames(e.close_code(), &message));
         }
         Ending::ClientClosed => {
             out.discard_unstarted();
@@ -259,6 +256,12 @@ async fn say_goodbye<T: AsyncRead + AsyncWrite + Unpin>(socket: &mut WsSocket<T>
     if socket.flush(out).await.is_ok() {
         socket.finish().await;
     }
+}
+
+/// `pusher:error` with the code, then the close frame with the same code: the event is for
+/// clients that read events but not close codes (protocol < 6, e.g. the Java client).
+fn closing_frames(code: u16, reason: &str) -> [Frame; 2] {
+    [outbound::error(Some(code), reason), Frame::close(code, reason)]
 }
 
 fn record_close(state: &State, app: &AppHub, socket_id: &str, ending: &Ending, code: Option<u16>) {

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-pub use super::ws::Frame;
+use super::ws::Frame;
 
 #[derive(Serialize)]
 struct Event<'a> {
