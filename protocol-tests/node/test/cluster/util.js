@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 
-import { bindOn, waitFor } from '../helpers/wait.js';
+import { bindOn, delay, pollUntil, waitFor } from '../helpers/wait.js';
 
 export const HOST = '127.0.0.1';
 /** Child process output kept for failure messages is capped at this many characters. */
@@ -17,7 +17,6 @@ export const LOG_LIMIT = 400_000;
 // Small utilities
 // ---------------------------------------------------------------------------------------------
 
-export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let counter = 0;
 /** A channel/user name no other test in this process uses. */
@@ -37,26 +36,8 @@ export function defineApp(extra = {}) {
   };
 }
 
-export { bindOn, waitFor };
+export { bindOn, delay, pollUntil, waitFor };
 
-/** Polls `fn` until it returns a truthy value; rejects at the deadline with the last value seen. */
-export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      const shown = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value: ${shown}`);
-    }
-    await delay(interval);
-  }
-}
 
 /** Like pollUntil, but `check` throws (an assertion) until the state is right; returns its value. */
 export async function eventually(check, { timeout = 5000, interval = 100, what = 'the expected state' } = {}) {

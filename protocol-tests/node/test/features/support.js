@@ -13,7 +13,6 @@
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +22,9 @@ import Pusher from 'pusher-js';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
 
-import { bindOn, waitFor } from '../helpers/wait.js';
+import { bindOn, delay, pollUntil, waitFor } from '../helpers/wait.js';
+import { RawSocket, rawSignIn } from './raw-socket.js';
+import { startWebhookReceiver } from './webhook-receiver.js';
 
 export { Pusher, PusherServer, WebSocket };
 
@@ -51,9 +52,8 @@ export function unique(prefix) {
   return `${prefix}${uniqueCounter}-${randomBytes(3).toString('hex')}`;
 }
 
-export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export { bindOn, waitFor };
+export { bindOn, delay, pollUntil, waitFor };
 
 /** Records every emission of `event` on `emitter` into the returned array (first arguments). */
 export function record(emitter, event) {
@@ -67,17 +67,6 @@ export function waitForMessage(client, pred, { timeout = 4000, what = 'a protoco
   return waitFor(client.connection, 'message', { timeout, filter: pred, what });
 }
 
-/** Waits until `fn()` resolves to a truthy value, polling; rejects after `timeout`. */
-export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    last = await fn();
-    if (last) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await delay(interval);
-  }
-}
 
 /** Lower-case hex HMAC-SHA256. */
 export function hmacHex(secret, message) {
@@ -429,198 +418,4 @@ export async function barrier(env, ...clients) {
   );
 }
 
-// ---------------------------------------------------------------------------------------------
-// Raw WebSocket client
-// ---------------------------------------------------------------------------------------------
-
-/** A `ws` socket with a parsed-frame queue; data strings are decoded like pusher-js does. */
-export class RawSocket {
-  static open(url, timeout = 5000) {
-    return new Promise((resolvePromise, reject) => {
-      const raw = new RawSocket(url);
-      const timer = setTimeout(() => reject(new Error('raw socket: no connection_established in time')), timeout);
-      raw.next((m) => m.event === 'pusher:connection_established', timeout)
-        .then((m) => {
-          clearTimeout(timer);
-          raw.socketId = m.data.socket_id;
-          resolvePromise(raw);
-        })
-        .catch((e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-      raw.ws.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
-  }
-
-  constructor(url) {
-    this.frames = [];
-    this.waiters = [];
-    this.ws = new WebSocket(url);
-    this.closed = new Promise((resolvePromise) => {
-      this.ws.on('close', (code, reason) => resolvePromise({ code, reason: reason.toString() }));
-    });
-    this.ws.on('error', () => {});
-    this.ws.on('message', (buf) => {
-      const text = buf.toString();
-      let frame;
-      try {
-        frame = JSON.parse(text);
-      } catch {
-        frame = { event: '<unparsable>', text };
-      }
-      if (typeof frame.data === 'string') {
-        try {
-          frame.data = JSON.parse(frame.data);
-        } catch {
-          // keep the string
-        }
-      }
-      frame.raw = text;
-      this.frames.push(frame);
-      for (const w of [...this.waiters]) w(frame);
-    });
-  }
-
-  /** The first frame (already received or future) matching `pred`; rejects after `timeout`. */
-  next(pred, timeout = 4000, what = 'a frame') {
-    const found = this.frames.find(pred);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolvePromise, reject) => {
-      const waiter = (frame) => {
-        if (!pred(frame)) return;
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolvePromise(frame);
-      };
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`raw socket: timed out after ${timeout} ms waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => f.raw))}`));
-      }, timeout);
-      this.waiters.push(waiter);
-    });
-  }
-
-  send(event, data, extra = {}) {
-    this.ws.send(JSON.stringify({ event, data, ...extra }));
-  }
-
-  /** Sends pusher:ping and awaits the pong: every reply to earlier frames has arrived by then. */
-  async sync(timeout = 4000) {
-    const before = this.frames.length;
-    this.send('pusher:ping', {});
-    await this.next((f) => f.event === 'pusher:pong' && this.frames.indexOf(f) >= before, timeout, 'pusher:pong');
-  }
-
-  /** Closes the socket and resolves once the close has completed (bounded). */
-  close() {
-    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
-    try {
-      this.ws.close();
-    } catch {
-      // ignore
-    }
-    return Promise.race([this.closed, delay(1000)]);
-  }
-}
-
-/** Signs in a raw socket; resolves with the frame that answered (signin_success or error). */
-export async function rawSignIn(raw, api, userData) {
-  const { auth, user_data: userDataString } = api.authenticateUser(raw.socketId, userData);
-  const from = raw.frames.length;
-  raw.send('pusher:signin', { auth, user_data: userDataString });
-  return raw.next(
-    (f) => raw.frames.indexOf(f) >= from && (f.event === 'pusher:signin_success' || f.event === 'pusher:error'),
-    4000,
-    'the answer to pusher:signin',
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Webhook receiver
-// ---------------------------------------------------------------------------------------------
-
-/**
- * A real HTTP server recording each request: { method, url, headers (lower-case keys),
- * rawHeaders (names as sent), rawBody (string), receivedAt, status }.
- *
- * options.failFirst — answer the first N requests with `failStatus` (500), then 200.
- */
-export async function startWebhookReceiver({ failFirst = 0, failStatus = 500 } = {}) {
-  const requests = [];
-  const waiters = new Set();
-  const server = createHttpServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const failing = requests.length < failFirst;
-      const entry = {
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        rawHeaders: req.rawHeaders,
-        rawBody: Buffer.concat(chunks).toString('utf8'),
-        receivedAt: Date.now(),
-        status: failing ? failStatus : 200,
-      };
-      requests.push(entry);
-      res.writeHead(entry.status, { 'content-type': 'text/plain' });
-      res.end(failing ? 'failing on purpose' : 'ok');
-      for (const w of [...waiters]) w();
-    });
-  });
-  const port = await new Promise((resolvePromise, reject) => {
-    server.once('error', reject);
-    server.listen(0, HOST, () => resolvePromise(server.address().port));
-  });
-
-  const receiver = {
-    url: `http://${HOST}:${port}/webhooks`,
-    requests,
-    /** Requests answered with 2xx. */
-    accepted: () => requests.filter((r) => r.status < 300),
-    /** Every event of accepted requests, each with `_request` (its index) and `_at`. */
-    events() {
-      const out = [];
-      requests.forEach((r, i) => {
-        if (r.status >= 300) return;
-        let body;
-        try {
-          body = JSON.parse(r.rawBody);
-        } catch {
-          return;
-        }
-        for (const e of body.events ?? []) out.push({ ...e, _request: i, _at: r.receivedAt });
-      });
-      return out;
-    },
-    /** Resolves with the first accepted event matching `pred` (past or future). */
-    waitForEvent(pred, { timeout = 5000, what = 'a webhook event' } = {}) {
-      const find = () => receiver.events().find(pred);
-      const found = find();
-      if (found) return Promise.resolve(found);
-      return new Promise((resolvePromise, reject) => {
-        const waiter = () => {
-          const e = find();
-          if (!e) return;
-          clearTimeout(timer);
-          waiters.delete(waiter);
-          resolvePromise(e);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          reject(new Error(`webhook receiver: timed out after ${timeout} ms waiting for ${what}; events so far: ${JSON.stringify(receiver.events().map(({ _at, ...e }) => e))}`));
-        }, timeout);
-        waiters.add(waiter);
-      });
-    },
-    close() {
-      server.closeAllConnections?.();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-  return receiver;
-}
+export { RawSocket, rawSignIn, startWebhookReceiver };

@@ -17,6 +17,8 @@ import Pusher from 'pusher-js';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
 
+import { delay, pollUntil } from './wait.js';
+
 const here = dirname(fileURLToPath(import.meta.url));
 // protocol-tests/node/test/helpers -> protocol-tests/node -> ../../target/debug/herald
 const NODE_DIR = resolve(here, '..', '..');
@@ -38,7 +40,7 @@ export { SOCKET_ID_RE };
 // Small async utilities
 // ---------------------------------------------------------------------------------------------
 
-export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+export { delay };
 
 /**
  * Resolves with the first argument of the next `event` emitted by `emitter` (a pusher-js
@@ -488,19 +490,8 @@ export class RawClient {
 }
 
 /** Waits until `fn()` returns a truthy value (polling every 50 ms) or rejects at the deadline. */
-export async function eventually(fn, timeoutMs = 3000, what = 'condition') {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await delay(50);
-  }
+export function eventually(fn, timeoutMs = 3000, what = 'condition') {
+  return pollUntil(fn, { timeout: timeoutMs, interval: 50, what });
 }
 
 /**

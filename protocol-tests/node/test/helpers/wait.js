@@ -48,3 +48,27 @@ export function waitFor(emitter, event, { timeout = 5000, filter = () => true, w
   promise.cancel = cancel;
   return promise;
 }
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Polls `fn` until it returns a truthy value (a throw counts as not yet); rejects at the
+ * deadline with the last value or error seen.
+ */
+export async function pollUntil(fn, { timeout = 5000, interval = 100, what = 'a condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const shown = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last value: ${shown}`);
+    }
+    await delay(interval);
+  }
+}
