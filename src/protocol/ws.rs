@@ -104,10 +104,6 @@ impl Frame {
     pub fn text_payload(&self) -> &str {
         std::str::from_utf8(self.payload()).unwrap_or_default()
     }
-
-    pub fn opcode(&self) -> u8 {
-        self.wire[0] & 0x0F
-    }
 }
 
 /// One frame as a client sent it, unmasked.
