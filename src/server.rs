@@ -23,6 +23,7 @@ use crate::webhooks::WebhookEvent;
 macro_rules! http_service {
     ($state:expr, $addr:expr) => {{
         let state: State = $state;
+        let state_for_front = state.clone();
         let app = App::new()
             .app_data(web::Data::new(state.clone()))
             .wrap(actix_web::middleware::from_fn(crate::http::count_api_requests))
@@ -40,7 +41,7 @@ macro_rules! http_service {
             .tcp_nodelay(true)
             .local_addr($addr)
             .upgrade(upgrade)
-            .finish(actix_service::map_config(app, |_| actix_web::dev::AppConfig::default()))
+            .finish(crate::http::publishing_first(state_for_front, actix_service::map_config(app, |_| actix_web::dev::AppConfig::default())))
     }};
 }
 

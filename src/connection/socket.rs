@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -92,8 +93,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Inbound::Invalid(e)),
             }
-            let mut chunk = [0u8; READ_CHUNK];
-            let mut buf = ReadBuf::new(&mut chunk);
+            // Uninitialised: a poll that finds nothing to read (every wake for an outgoing
+            // frame polls the reader too) must not pay for zeroing 4 KiB.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
             match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
                 Ok(()) if buf.filled().is_empty() => return Poll::Ready(Inbound::Gone),
                 Ok(()) => self.read_buf.extend_from_slice(buf.filled()),
@@ -168,9 +171,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
             return;
         }
         let _ = poll_fn(|cx| {
-            let mut chunk = [0u8; READ_CHUNK];
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             loop {
-                let mut buf = ReadBuf::new(&mut chunk);
+                let mut buf = ReadBuf::uninit(&mut chunk);
                 match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
                     Ok(()) if !buf.filled().is_empty() => continue,
                     _ => return Poll::Ready(()),

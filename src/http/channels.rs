@@ -3,13 +3,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{Map, Value};
 
-use super::auth::{authenticate, Authenticated};
+use super::auth::{authenticate, ApiRequest, Authenticated};
 use super::error::ApiError;
+use crate::protocol::api_signature::QueryParams;
 use crate::protocol::channel::ChannelType;
 use crate::protocol::names;
 use crate::state::State;
 
-fn info_attributes(params: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+fn info_attributes(params: &QueryParams<'_>) -> Vec<String> {
     params
         .get("info")
         .map(|s| s.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect())
@@ -22,8 +23,8 @@ pub async fn list(
     app_id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Authenticated { app, params, .. } = authenticate(&state, &req, Some(&app_id), payload).await?;
-    let prefix = params.get("filter_by_prefix").map(String::as_str).unwrap_or("");
+    let Authenticated { app, params, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
+    let prefix = params.get("filter_by_prefix").map_or("", |p| p.as_ref());
     let mut user_count = false;
     let mut subscription_count = false;
     for attr in info_attributes(&params) {
@@ -57,7 +58,7 @@ pub async fn show(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, channel) = path.into_inner();
-    let Authenticated { app, params, .. } = authenticate(&state, &req, Some(&app_id), payload).await?;
+    let Authenticated { app, params, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
     names::validate_channel_name(&channel, app.config.max_channel_name_length).map_err(ApiError::bad_request)?;
     let presence = ChannelType::of(&channel).is_presence();
     let stats = state.adapter.channel_stats(&app, &channel).await;
@@ -93,7 +94,7 @@ pub async fn users(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, channel) = path.into_inner();
-    let Authenticated { app, .. } = authenticate(&state, &req, Some(&app_id), payload).await?;
+    let Authenticated { app, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
     if !ChannelType::of(&channel).is_presence() {
         return Err(ApiError::bad_request("Users can only be listed for presence channels"));
     }

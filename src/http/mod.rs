@@ -7,10 +7,12 @@ mod auth;
 mod channels;
 mod error;
 mod events;
+mod front;
 mod health;
 mod users;
 
 pub use error::ApiError;
+pub use front::publishing_first;
 
 use actix_web::{web, HttpResponse};
 
@@ -18,12 +20,10 @@ use crate::connection;
 
 /// Registers every route on an actix `App`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // actix tries routes in order, one regex per route with a `{param}`: the publishing
-    // routes, which carry nearly all API traffic, go first.
-    cfg.route("/apps/{app_id}/events", web::post().to(events::trigger))
-        .route("/apps/{app_id}/batch_events", web::post().to(events::batch))
-        // WebSocket upgrades never get here (see `server.rs`); plain requests to their paths do.
-        .route("/app/{key}", web::get().to(connection::upgrade_required))
+    // `POST /apps/{app_id}/events` and `/batch_events` never get here: `front.rs` answers
+    // them before the `App`. WebSocket upgrades never get here either (see `server.rs`);
+    // plain requests to their paths do.
+    cfg.route("/app/{key}", web::get().to(connection::upgrade_required))
         .route("/app", web::get().to(connection::upgrade_required))
         .route("/up", web::get().to(health::up))
         .route("/ready", web::get().to(health::ready))
@@ -69,19 +69,20 @@ pub async fn count_api_requests(
     let started = std::time::Instant::now();
     let response = next.call(req).await?;
     let request = response.request();
-    if let Some(route) = api_route(request.path()) {
-        let app = request
-            .match_info()
-            .get("app_id")
-            .filter(|id| request.app_data::<web::Data<crate::state::State>>().is_some_and(|s| s.app_by_id(id).is_some()))
-            .unwrap_or("unknown")
-            .to_string();
-        let m = crate::metrics::metrics();
-        let status = response.status().as_u16().to_string();
-        m.api_requests.get_or_create(&crate::metrics::ApiLabels { app, route: route.to_string(), status }).inc();
-        m.api_duration.get_or_create(&crate::metrics::RouteLabel { route: route.to_string() }).observe(started.elapsed().as_secs_f64());
+    if let (Some(route), Some(state)) = (api_route(request.path()), request.app_data::<web::Data<crate::state::State>>()) {
+        let app_id = request.match_info().get("app_id").unwrap_or("");
+        record_api_request(state, app_id, route, response.status(), started);
     }
     Ok(response)
+}
+
+/// Counts one HTTP API request by app (`unknown` for an id no app has), route pattern and
+/// status, and records how long it took.
+fn record_api_request(state: &crate::state::State, app_id: &str, route: &'static str, status: actix_web::http::StatusCode, started: std::time::Instant) {
+    let app = if state.app_by_id(app_id).is_some() { app_id } else { "unknown" };
+    let m = crate::metrics::metrics();
+    m.api_requests.get_or_create(&crate::metrics::ApiLabels { app: app.to_string(), route, status: status.as_u16() }).inc();
+    m.api_duration.get_or_create(&crate::metrics::RouteLabel { route }).observe(started.elapsed().as_secs_f64());
 }
 
 /// `GET /metrics` on the metrics listener. Gauges that describe state are read now.

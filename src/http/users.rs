@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::auth::{authenticate, Authenticated};
+use super::auth::{authenticate, ApiRequest, Authenticated};
 use super::error::ApiError;
 use crate::protocol::names;
 use crate::state::State;
@@ -34,7 +34,7 @@ async fn terminate_user(
     user_id: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let Authenticated { app, .. } = authenticate(state, req, app_id, payload).await?;
+    let Authenticated { app, .. } = authenticate(state, ApiRequest::of(req), app_id, payload).await?;
     names::validate_user_id(user_id, 200).map_err(ApiError::bad_request)?;
     state.adapter.terminate_user(&app, user_id).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({})))

@@ -2,6 +2,7 @@
 
 use crate::protocol::ws::Frame;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use crate::protocol::socket_id::SocketId;
 
 /// Above this many subscribers, `subscription_count` events are sent at most every
 /// [`COUNT_INTERVAL`] (the documented Pusher behaviour).
-const COUNT_IMMEDIATE_LIMIT: usize = 100;
+pub(super) const COUNT_IMMEDIATE_LIMIT: usize = 100;
 const COUNT_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
@@ -191,6 +192,7 @@ impl AppHub {
         }
         if !already && self.counts_enabled(&kind) {
             out.count_sent = ch.announce_count(channel, Instant::now());
+            self.note_pending_count(ch);
         }
         Ok(out)
     }
@@ -211,6 +213,7 @@ impl AppHub {
         }
         if self.counts_enabled(&ChannelType::of(channel)) {
             out.count_sent = ch.announce_count(channel, Instant::now());
+            self.note_pending_count(ch);
         }
         if ch.subscribers.is_empty() {
             out.vacated = true;
@@ -246,8 +249,15 @@ impl AppHub {
     /// Sends the `subscription_count` events that were held back by the five-second rule.
     /// Returns `(channel, count)` for each one sent.
     pub fn flush_subscription_counts(&self) -> Vec<(String, usize)> {
-        let now = Instant::now();
         let mut sent = Vec::new();
+        // Most ticks nothing is held back: skip the walk over every channel. A count held
+        // back during the walk is counted again afterwards, so none is ever forgotten; an
+        // over-count only costs one more walk.
+        if self.counts_pending.swap(0, Ordering::AcqRel) == 0 {
+            return sent;
+        }
+        let now = Instant::now();
+        let mut still_pending = 0;
         for mut entry in self.channels.iter_mut() {
             let due = entry.count_pending && entry.count_sent.is_none_or(|t| now.duration_since(t) >= COUNT_INTERVAL);
             if due {
@@ -256,8 +266,17 @@ impl AppHub {
                     sent.push((name.to_string(), count));
                 }
             }
+            still_pending += entry.count_pending as usize;
         }
+        self.counts_pending.fetch_add(still_pending, Ordering::AcqRel);
         sent
+    }
+
+    /// Records that `ch` holds back a `subscription_count` for the housekeeping tick.
+    fn note_pending_count(&self, ch: &Channel) {
+        if ch.count_pending {
+            self.counts_pending.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// `Some(member id)` when `socket_id` is subscribed to `channel` (the id is set on

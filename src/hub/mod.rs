@@ -13,6 +13,7 @@ pub mod presence;
 pub mod users;
 
 use dashmap::DashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct AppHub {
     /// subscription-count announcements to the adapter.
     pub cluster_mode: bool,
     pub metrics: AppMetrics,
+    /// Channels holding back a `subscription_count` (an upper bound), so the housekeeping
+    /// tick walks the channels only when one is.
+    counts_pending: AtomicUsize,
 }
 
 impl AppHub {
@@ -50,6 +54,7 @@ impl AppHub {
             cache,
             cluster_mode,
             metrics: AppMetrics::for_app(&config_id),
+            counts_pending: AtomicUsize::new(0),
         }
     }
 
@@ -99,6 +104,23 @@ mod tests {
 
     fn hub(max_members: usize) -> AppHub {
         AppHub::new(AppConfig { max_presence_members: max_members, ..crate::config::Config::dev_app() }, false)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_back_subscription_count_goes_out_on_the_tick_after_five_seconds() {
+        let hub = AppHub::new(AppConfig { subscription_count: true, ..crate::config::Config::dev_app() }, false);
+        let mut inboxes = Vec::new();
+        for _ in 0..=channels::COUNT_IMMEDIATE_LIMIT + 1 {
+            let (conn, inbox) = ConnHandle::new(SocketId::random(), 4096);
+            hub.subscribe("big", &conn, None, PresenceView::Local).unwrap();
+            inboxes.push((conn, inbox));
+        }
+        assert!(hub.flush_subscription_counts().is_empty(), "held back: the last count went out just now");
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert_eq!(hub.flush_subscription_counts(), vec![("big".to_string(), channels::COUNT_IMMEDIATE_LIMIT + 2)]);
+        assert!(hub.flush_subscription_counts().is_empty(), "sent once");
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert!(hub.flush_subscription_counts().is_empty(), "nothing new to announce");
     }
 
     #[test]

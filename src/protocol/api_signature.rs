@@ -6,6 +6,7 @@
 //! `auth_signature`, keys lower-cased, sorted, `key=value` with decoded values, joined by `&`.
 
 use md5::{Digest, Md5};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::token;
@@ -18,54 +19,60 @@ pub fn body_md5(body: &[u8]) -> String {
     hex::encode(Md5::digest(body))
 }
 
+/// A request's query parameters: keys lower-cased and sorted, values decoded. Both borrow
+/// from the query string unless decoding or lower-casing changed them.
+pub type QueryParams<'a> = BTreeMap<Cow<'a, str>, Cow<'a, str>>;
+
 /// Decodes a raw query string into sorted, lower-cased keys; repeated keys join with `,`.
-pub fn parse_query(raw_query: &str) -> BTreeMap<String, String> {
+pub fn parse_query(raw_query: &str) -> QueryParams<'_> {
     // What the server libraries send (hex signature and MD5, digits, key, version) has
     // nothing to decode: split it directly, which costs a fraction of a general decoder.
     if !raw_query.contains(['%', '+']) {
         let pairs = raw_query.split('&').filter(|p| !p.is_empty()).map(|p| p.split_once('=').unwrap_or((p, "")));
-        return collect_params(pairs.map(|(k, v)| (std::borrow::Cow::Borrowed(k), std::borrow::Cow::Borrowed(v))));
+        return collect_params(pairs.map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))));
     }
     collect_params(form_urlencoded::parse(raw_query.as_bytes()))
 }
 
-fn collect_params<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> BTreeMap<String, String> {
-    let mut params: BTreeMap<String, String> = BTreeMap::new();
+fn collect_params<'a>(pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> QueryParams<'a> {
+    let mut params = QueryParams::new();
     for (k, v) in pairs {
-        let key = k.to_ascii_lowercase();
+        let key = match k {
+            Cow::Borrowed(k) if !k.bytes().any(|b| b.is_ascii_uppercase()) => Cow::Borrowed(k),
+            k => Cow::Owned(k.to_ascii_lowercase()),
+        };
         match params.get_mut(&key) {
             Some(existing) => {
-                existing.push(',');
-                existing.push_str(&v);
+                let joined = existing.to_mut();
+                joined.push(',');
+                joined.push_str(&v);
             }
             None => {
-                params.insert(key, v.into_owned());
+                params.insert(key, v);
             }
         }
     }
     params
 }
 
-/// The canonical string to sign for a request, built in one allocation: the server checks
-/// one per API request.
-pub fn string_to_sign(method: &str, path: &str, params: &BTreeMap<String, String>) -> String {
-    let query_len: usize = params.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
-    let mut out = String::with_capacity(method.len() + path.len() + 2 + query_len);
-    out.extend(method.chars().map(|c| c.to_ascii_uppercase()));
-    out.push('\n');
-    out.push_str(path);
-    out.push('\n');
-    let mut first = true;
-    for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "auth_signature") {
-        if !first {
-            out.push('&');
-        }
-        first = false;
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
-    }
-    out
+/// The canonical string to sign for a request, in the pieces it is made of, so the server
+/// can feed them to the HMAC without building the string.
+fn string_to_sign_parts<'p, K: AsRef<str>, V: AsRef<str>>(
+    method: &'p str,
+    path: &'p str,
+    params: &'p BTreeMap<K, V>,
+) -> impl Iterator<Item = &'p [u8]> {
+    let query = params.iter().filter(|(k, _)| k.as_ref() != "auth_signature").enumerate().flat_map(|(i, (k, v))| {
+        let separator: &[u8] = if i == 0 { b"" } else { b"&" };
+        [separator, k.as_ref().as_bytes(), b"=", v.as_ref().as_bytes()]
+    });
+    [method.as_bytes(), b"\n", path.as_bytes(), b"\n"].into_iter().chain(query)
+}
+
+/// The canonical string to sign for a request. `method` must be upper case (as HTTP sends it).
+pub fn string_to_sign<K: AsRef<str>, V: AsRef<str>>(method: &str, path: &str, params: &BTreeMap<K, V>) -> String {
+    let bytes: Vec<u8> = string_to_sign_parts(method, path, params).flatten().copied().collect();
+    String::from_utf8(bytes).expect("joined from strs")
 }
 
 /// True when `given` is the hex MD5 of `body` (either case), without building a string.
@@ -94,7 +101,7 @@ pub fn signed_query(
     for (k, v) in extra {
         params.insert(k.to_ascii_lowercase(), (*v).to_string());
     }
-    let signature = token::sign(secret, string_to_sign(method, path, &params).as_bytes());
+    let signature = token::sign(secret, string_to_sign(&method.to_ascii_uppercase(), path, &params).as_bytes());
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in &params {
         out.append_pair(k, v);
@@ -139,7 +146,7 @@ pub struct SignedRequest<'a> {
     pub method: &'a str,
     /// The path as received (before `?`).
     pub path: &'a str,
-    pub params: &'a BTreeMap<String, String>,
+    pub params: &'a QueryParams<'a>,
     pub body: &'a [u8],
 }
 
@@ -152,7 +159,7 @@ pub fn verify(req: &SignedRequest<'_>, key: &str, secret: &str, now: i64) -> Res
     let signature = param("auth_signature")?;
     let version = param("auth_version")?;
     if version != "1.0" {
-        return Err(SignatureError::UnsupportedVersion(version.clone()));
+        return Err(SignatureError::UnsupportedVersion(version.to_string()));
     }
     let given: i64 = param("auth_timestamp")?.parse().map_err(|_| SignatureError::BadTimestamp)?;
     if (now - given).abs() > MAX_TIMESTAMP_SKEW_SECS {
@@ -164,7 +171,7 @@ pub fn verify(req: &SignedRequest<'_>, key: &str, secret: &str, now: i64) -> Res
         _ => {}
     }
     let matches = |path: &str| {
-        token::signature_matches(secret, string_to_sign(req.method, path, req.params).as_bytes(), signature)
+        token::signature_matches_parts(secret, string_to_sign_parts(req.method, path, req.params), signature)
     };
     if matches(req.path) {
         return Ok(());

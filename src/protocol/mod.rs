@@ -8,6 +8,7 @@ pub mod api_signature;
 pub mod channel;
 pub mod close_code;
 pub mod inbound;
+pub mod json_string;
 pub mod names;
 pub mod outbound;
 pub mod socket_id;

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::json_string::JsonString;
 use super::ws::Frame;
 
 #[derive(Serialize)]
@@ -23,6 +24,23 @@ struct Event<'a> {
 pub fn event(event: &str, channel: Option<&str>, data: &str, user_id: Option<&str>) -> Frame {
     let event = Event { event, channel, data, user_id };
     Frame::text_with(|buf| serde_json::to_writer(buf, &event).expect("plain strings always serialize"))
+}
+
+/// An event on `channel` whose `data` is an already encoded JSON string, spliced in as is:
+/// what the HTTP API publishes, without unescaping and escaping the text again.
+pub fn channel_event(event: &str, channel: &str, data: &JsonString) -> Frame {
+    let data = data.literal();
+    // The frame's exact size when the names need no escaping, so it is allocated once.
+    let size = r#"{"event":"","channel":"","data":}"#.len() + event.len() + channel.len() + data.len();
+    Frame::text_with_capacity(size, |buf| {
+        buf.extend_from_slice(br#"{"event":"#);
+        serde_json::to_writer(&mut *buf, event).expect("a str always serializes");
+        buf.extend_from_slice(br#","channel":"#);
+        serde_json::to_writer(&mut *buf, channel).expect("a str always serializes");
+        buf.extend_from_slice(br#","data":"#);
+        buf.extend_from_slice(data.as_bytes());
+        buf.push(b'}');
+    })
 }
 
 /// An event whose `data` is a JSON value, double-encoded into a string.
@@ -85,6 +103,17 @@ mod tests {
         assert_eq!(v["data"]["message"], "x");
         let v: Value = serde_json::from_str(error(None, "y").text_payload()).unwrap();
         assert!(v["data"]["code"].is_null());
+    }
+
+    #[test]
+    fn channel_event_splices_the_encoded_data_and_matches_the_serialized_form() {
+        let data = JsonString::encode(r#"{"msg":"café \ "}"#);
+        let spliced = channel_event("my-event", "private-c", &data);
+        let serialized = event("my-event", Some("private-c"), &data.decode(), None);
+        assert_eq!(spliced.text_payload(), serialized.text_payload());
+        let v: Value = serde_json::from_str(channel_event("a\"b", "c", &data).text_payload()).unwrap();
+        assert_eq!(v["event"], "a\"b");
+        assert_eq!(v["data"], data.decode());
     }
 
     #[test]

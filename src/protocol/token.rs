@@ -19,12 +19,19 @@ pub fn sign(secret: &str, message: &[u8]) -> String {
 /// The received hex is decoded (either case) rather than the expected one encoded, so the check
 /// allocates nothing; `verify_slice` compares in constant time.
 pub fn signature_matches(secret: &str, message: &[u8], received_hex: &str) -> bool {
+    signature_matches_parts(secret, [message], received_hex)
+}
+
+/// [`signature_matches`] for a message given as consecutive pieces.
+pub fn signature_matches_parts<'m>(secret: &str, message: impl IntoIterator<Item = &'m [u8]>, received_hex: &str) -> bool {
     let mut received = [0u8; 32];
     if hex::decode_to_slice(received_hex, &mut received).is_err() {
         return false;
     }
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(message);
+    for piece in message {
+        mac.update(piece);
+    }
     mac.verify_slice(&received).is_ok()
 }
 

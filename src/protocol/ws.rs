@@ -31,22 +31,27 @@ pub struct Frame {
 impl Frame {
     /// A text frame carrying `text`.
     pub fn text(text: &str) -> Frame {
-        Frame::encode(OP_TEXT, |buf| buf.extend_from_slice(text.as_bytes()))
+        Frame::encode(OP_TEXT, text.len(), |buf| buf.extend_from_slice(text.as_bytes()))
     }
 
     /// A text frame whose payload `write` appends to the buffer it is given, so a serializer
     /// writes straight into the frame's only allocation. The payload must be UTF-8 (JSON is).
     pub fn text_with(write: impl FnOnce(&mut Vec<u8>)) -> Frame {
-        Frame::encode(OP_TEXT, write)
+        Frame::encode(OP_TEXT, 128, write)
+    }
+
+    /// [`Frame::text_with`] for a payload of about `payload_len` bytes, known in advance.
+    pub fn text_with_capacity(payload_len: usize, write: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        Frame::encode(OP_TEXT, payload_len, write)
     }
 
     pub fn ping() -> Frame {
-        Frame::encode(OP_PING, |_| {})
+        Frame::encode(OP_PING, 0, |_| {})
     }
 
     /// A pong echoing a ping's payload (at most 125 bytes, which the decoder guarantees).
     pub fn pong(payload: &[u8]) -> Frame {
-        Frame::encode(OP_PONG, |buf| buf.extend_from_slice(&payload[..payload.len().min(MAX_CONTROL_PAYLOAD)]))
+        Frame::encode(OP_PONG, payload.len(), |buf| buf.extend_from_slice(&payload[..payload.len().min(MAX_CONTROL_PAYLOAD)]))
     }
 
     /// A close frame with `code` and `reason`, the reason cut at a character boundary to fit
@@ -56,7 +61,7 @@ impl Frame {
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
-        Frame::encode(OP_CLOSE, |buf| {
+        Frame::encode(OP_CLOSE, MAX_CONTROL_PAYLOAD, |buf| {
             buf.extend_from_slice(&code.to_be_bytes());
             buf.extend_from_slice(&reason.as_bytes()[..end]);
         })
@@ -64,8 +69,8 @@ impl Frame {
 
     /// Writes the payload after room for the longest header, then fills in the header just
     /// before the payload and keeps only the bytes in use.
-    fn encode(opcode: u8, write: impl FnOnce(&mut Vec<u8>)) -> Frame {
-        let mut buf = Vec::with_capacity(MAX_HEADER + 128);
+    fn encode(opcode: u8, payload_capacity: usize, write: impl FnOnce(&mut Vec<u8>)) -> Frame {
+        let mut buf = Vec::with_capacity(MAX_HEADER + payload_capacity);
         buf.resize(MAX_HEADER, 0);
         write(&mut buf);
         let len = buf.len() - MAX_HEADER;
@@ -87,7 +92,11 @@ impl Frame {
                 buf[start + 2..MAX_HEADER].copy_from_slice(&(len as u64).to_be_bytes());
             }
         }
-        Frame { wire: Bytes::from(buf).slice(start..), header_len: header_len as u8 }
+        // Advancing past the unused header room keeps a vector of exact capacity in `Bytes`
+        // without a second allocation (slicing would make it shared at once).
+        let mut wire = Bytes::from(buf);
+        wire.advance(start);
+        Frame { wire, header_len: header_len as u8 }
     }
 
     /// The bytes that go on the wire.

@@ -1,0 +1,110 @@
+//! The two publishing endpoints, answered in front of actix-web's `App`.
+//!
+//! Nearly all HTTP API traffic is `POST /apps/{app_id}/events` and `/batch_events`. Through
+//! actix-web each such request also paid for an `HttpRequest`, the middleware chain, a regex
+//! walk of the route table, a method guard and the extractors: for a batch fanned out to ten
+//! sockets that was about a tenth of herald's CPU (docs/benchmarks.md, "unicast"). This
+//! service reads those two routes off actix-http's request itself and hands every other
+//! request, unchanged, to the `App`.
+
+use actix_http::body::{BoxBody, MessageBody};
+use actix_http::{Method, Request, Response};
+use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
+use actix_web::dev::ServiceResponse;
+use actix_web::ResponseError;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::auth::ApiRequest;
+use super::events;
+use crate::state::State;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Publishing {
+    Events,
+    BatchEvents,
+}
+
+impl Publishing {
+    /// The route pattern, as the metrics label it (see `api_route`).
+    fn pattern(self) -> &'static str {
+        match self {
+            Publishing::Events => "/apps/{app_id}/events",
+            Publishing::BatchEvents => "/apps/{app_id}/batch_events",
+        }
+    }
+}
+
+/// The publishing route and the (still encoded) app id of a path, if it is one.
+fn publishing_route(path: &str) -> Option<(Publishing, &str)> {
+    let (app_id, rest) = path.strip_prefix("/apps/")?.split_once('/')?;
+    let route = match rest {
+        "events" => Publishing::Events,
+        "batch_events" => Publishing::BatchEvents,
+        _ => return None,
+    };
+    (!app_id.is_empty()).then_some((route, app_id))
+}
+
+/// Wraps the actix-web `App`'s factory so each worker answers the publishing routes first.
+pub fn publishing_first<F, B>(
+    state: State,
+    app: F,
+) -> impl ServiceFactory<Request, Config = (), Response = Response<BoxBody>, Error = actix_web::Error, InitError = ()>
+where
+    F: ServiceFactory<Request, Config = (), Response = ServiceResponse<B>, Error = actix_web::Error, InitError = ()> + 'static,
+    B: MessageBody + 'static,
+{
+    let app = Rc::new(app);
+    fn_factory(move || {
+        let state = state.clone();
+        let app_service = app.new_service(());
+        async move {
+            let app_service = Rc::new(app_service.await?);
+            Ok::<_, ()>(fn_service(move |req: Request| {
+                let (state, app_service) = (state.clone(), app_service.clone());
+                async move { serve(&state, &*app_service, req).await }
+            }))
+        }
+    })
+}
+
+async fn serve<S, B>(state: &State, app: &S, mut req: Request) -> Result<Response<BoxBody>, actix_web::Error>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
+    let route = if req.method() == Method::POST { publishing_route(req.path()).map(|(route, _)| route) } else { None };
+    let Some(route) = route else {
+        return Ok(Response::from(app.call(req).await?).map_into_boxed_body());
+    };
+    let started = Instant::now();
+    let payload = req.take_payload();
+    let (_, encoded_app_id) = publishing_route(req.path()).expect("matched above");
+    // As actix-web's `Path` extractor would: the segment percent-decoded.
+    let app_id = percent_encoding::percent_decode_str(encoded_app_id).decode_utf8_lossy();
+    let head = ApiRequest { method: req.method().as_str(), path: req.path(), query: req.uri().query().unwrap_or("") };
+    let result = match route {
+        Publishing::Events => events::trigger(state, head, &app_id, payload).await,
+        Publishing::BatchEvents => events::batch(state, head, &app_id, payload).await,
+    };
+    let response = result.unwrap_or_else(|e| e.error_response());
+    super::record_api_request(state, &app_id, route.pattern(), response.status(), started);
+    Ok(Response::from(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_two_publishing_paths_match() {
+        assert_eq!(publishing_route("/apps/1/events"), Some((Publishing::Events, "1")));
+        assert_eq!(publishing_route("/apps/my%20app/batch_events"), Some((Publishing::BatchEvents, "my%20app")));
+        for other in ["/apps//events", "/apps/1/events/", "/apps/1/channels", "/apps/1/x/events", "/app/1/events", "/apps/1"] {
+            assert_eq!(publishing_route(other), None, "{other}");
+        }
+        assert_eq!(Publishing::Events.pattern(), super::super::api_route("/apps/1/events").unwrap());
+        assert_eq!(Publishing::BatchEvents.pattern(), super::super::api_route("/apps/1/batch_events").unwrap());
+    }
+}
