@@ -119,3 +119,21 @@ def test_trigger_batch_of_eleven_events_is_refused_with_400(api, connect):
     api.trigger(channel, "py-after-refusal", "marker")
     sub.wait_event(channel, "py-after-refusal")
     assert sub.events(channel, "py-too-many") == []
+
+
+def test_data_limit_counts_decoded_text_not_the_escapes_the_library_sent(api, connect):
+    # pusher-http-python sends non-ASCII as \u escapes (json.dumps' ensure_ascii): 3,000 × 'é'
+    # is 18,000 bytes of JSON on the wire but 6,000 bytes of text, within the 10 KB limit;
+    # herald relays the escaped literal as sent and the subscriber decodes the same text.
+    channel = unique("py-escaped-size")
+    sub = connect()
+    sub.subscribe(channel)
+    within = "é" * 3000 + ' "quoted" \\ ✓'
+
+    assert api.trigger(channel, "py-escaped", within) == {}
+    assert sub.wait_event(channel, "py-escaped")["data"] == within
+
+    # 5,200 × 'é' is 10,400 bytes of text: over the limit, however it was escaped.
+    with pytest.raises(pusher.errors.PusherBadStatus) as refused:
+        api.trigger(channel, "py-escaped-over", "é" * 5200)
+    assert str(refused.value).startswith("413:")
