@@ -63,9 +63,9 @@ impl Refusal {
 }
 
 impl Connection {
-    pub fn new(state: State, app: Arc<AppHub>, handle: ConnHandle) -> Self {
+    /// `socket_id` is `handle.socket_id` as text, which the caller has already formatted.
+    pub fn new(state: State, app: Arc<AppHub>, handle: ConnHandle, socket_id: String) -> Self {
         let limiter = RateLimiter::new(app.config.max_client_events_per_second);
-        let socket_id = handle.socket_id.to_string();
         Connection { state, app, handle, socket_id, subscriptions: HashMap::new(), limiter, user: None, authorized: false }
     }
 

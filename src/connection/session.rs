@@ -69,7 +69,7 @@ pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(state: State, app: Arc<AppHu
         }
     };
     let socket_id = handle.socket_id.to_string();
-    let mut conn = Connection::new(state.clone(), app.clone(), handle);
+    let mut conn = Connection::new(state.clone(), app.clone(), handle, socket_id.clone());
     if !state.adapter.connection_opened(&app).await {
         // Not counted by the adapter, so not uncounted either.
         app.remove_connection(&conn.socket_id());

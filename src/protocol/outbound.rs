@@ -49,11 +49,23 @@ pub fn event_json(name: &str, channel: Option<&str>, data: &Value) -> Frame {
 }
 
 pub fn connection_established(socket_id: &str, activity_timeout: u64) -> Frame {
-    event_json(
-        "pusher:connection_established",
-        None,
-        &serde_json::json!({ "socket_id": socket_id, "activity_timeout": activity_timeout }),
-    )
+    // Every connection starts with this frame: written directly rather than through a JSON
+    // value serialized twice. A socket id is digits and a dot, which need no escaping.
+    if !socket_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') {
+        return event_json(
+            "pusher:connection_established",
+            None,
+            &serde_json::json!({ "socket_id": socket_id, "activity_timeout": activity_timeout }),
+        );
+    }
+    Frame::text_with_capacity(96 + socket_id.len(), |buf| {
+        use std::io::Write;
+        write!(
+            buf,
+            r#"{{"event":"pusher:connection_established","data":"{{\"activity_timeout\":{activity_timeout},\"socket_id\":\"{socket_id}\"}}"}}"#
+        )
+        .expect("writing to a Vec cannot fail")
+    })
 }
 
 pub fn pong() -> Frame {
@@ -94,6 +106,13 @@ mod tests {
     fn handshake_is_double_encoded() {
         let f = connection_established("123.456", 120);
         assert_eq!(f.text_payload(), r#"{"event":"pusher:connection_established","data":"{\"activity_timeout\":120,\"socket_id\":\"123.456\"}"}"#);
+        // The written form is the serialized one.
+        let serialized = event_json("pusher:connection_established", None, &serde_json::json!({ "socket_id": "123.456", "activity_timeout": 120 }));
+        assert_eq!(f.text_payload(), serialized.text_payload());
+        let odd = connection_established("a\"b", 5);
+        let v: Value = serde_json::from_str(odd.text_payload()).unwrap();
+        let data: Value = serde_json::from_str(v["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["socket_id"], "a\"b");
     }
 
     #[test]
