@@ -75,7 +75,7 @@ describe('subscription_count = true', () => {
     raw.send('pusher:subscribe', { channel: name });
     const frame = await raw.next((f) => f.event === 'pusher_internal:subscription_count', 4000, 'pusher_internal:subscription_count');
     assert.equal(frame.channel, name);
-    assert.equal(typeof JSON.parse(frame.raw).data, 'string', 'data is a JSON string');
+    assert.equal(typeof JSON.parse(frame.__raw).data, 'string', 'data is a JSON string');
     assert.deepEqual(frame.data, { subscription_count: 1 });
     await raw.close();
   });

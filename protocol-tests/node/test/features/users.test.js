@@ -208,7 +208,7 @@ describe('server-to-user: pusher sendToUser() → pusher.user.bind()', () => {
     const frame = await bobRaw.next((f) => f.event === 'order-ready', 4000, 'order-ready on the raw socket');
     assert.equal(frame.channel, `#server-to-user-${bobId}`, 'delivered on the #server-to-user channel (spec §3.8)');
     assert.deepEqual(frame.data, { order: 7 });
-    assert.equal(typeof JSON.parse(frame.raw).data, 'string', 'data is a JSON string on the wire');
+    assert.equal(typeof JSON.parse(frame.__raw).data, 'string', 'data is a JSON string on the wire');
 
     await barrier(env, carol, anon);
     assert.equal(carolGot.length, 0, 'a client signed in as another user does not get it');
@@ -237,7 +237,7 @@ describe('server-to-user: pusher sendToUser() → pusher.user.bind()', () => {
     await raw.sync();
     assert.ok(
       !raw.frames.some((f) => f.event === 'pusher_internal:subscription_succeeded'),
-      `no subscription_succeeded for ${channel}; frames: ${raw.frames.map((f) => f.raw).join(' ')}`,
+      `no subscription_succeeded for ${channel}; frames: ${raw.frames.map((f) => f.__raw).join(' ')}`,
     );
     // And it receives nothing sent to that user.
     await env.api.sendToUser(bobId, 'not-for-you', {});

@@ -17,7 +17,11 @@ import Pusher from 'pusher-js';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
 
+import { APP1, APP2, ENCRYPTION_MASTER_KEY_BASE64 } from './apps.js';
+import { RawClient } from './raw-client.js';
 import { delay, pollUntil } from './wait.js';
+
+export { RawClient };
 
 const here = dirname(fileURLToPath(import.meta.url));
 // protocol-tests/node/test/helpers -> protocol-tests/node -> ../../target/debug/herald
@@ -26,12 +30,7 @@ export const HERALD_BIN = process.env.HERALD_BIN
   ? resolve(process.env.HERALD_BIN)
   : resolve(NODE_DIR, '../../target/debug/herald');
 
-/** The two apps every test server has (the ones from the issue). */
-export const APP1 = Object.freeze({ id: '1001', key: 'app-key', secret: 'app-secret', client_events: true });
-export const APP2 = Object.freeze({ id: '1002', key: 'app-key-2', secret: 'app-secret-2', client_events: false });
-
-/** A 32-byte master key (base64) for encrypted channels; the server never sees it. */
-export const ENCRYPTION_MASTER_KEY_BASE64 = Buffer.alloc(32, 7).toString('base64');
+export { APP1, APP2, ENCRYPTION_MASTER_KEY_BASE64 };
 
 const SOCKET_ID_RE = /^\d+\.\d+$/;
 export { SOCKET_ID_RE };
@@ -389,104 +388,6 @@ export function signedUrl(herald, { method, path, params = {}, body, app = APP1,
   const signature = createHmac('sha256', app.secret).update(toSign).digest('hex');
   const query = sorted.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
   return `${herald.baseUrl}${path}?${query}&auth_signature=${signature}`;
-}
-
-/** A raw WebSocket client that records every frame, for tests where exact frames matter. */
-export class RawClient {
-  constructor(url, opts = {}) {
-    this.url = url;
-    this.messages = [];
-    this.waiters = [];
-    this.pings = 0;
-    this.ws = new WebSocket(url, opts.protocols, { autoPong: opts.autoPong ?? true, ...(opts.wsOptions || {}) });
-    this.opened = new Promise((res, rej) => {
-      this.ws.once('open', res);
-      this.ws.once('error', rej);
-      this.ws.once('unexpected-response', (_req, resp) => rej(new Error(`upgrade refused: HTTP ${resp.statusCode}`)));
-    });
-    this.opened.catch(() => {});
-    this.closed = new Promise((res) => {
-      this.ws.once('close', (code, reason) => res({ code, reason: reason.toString() }));
-    });
-    this.ws.on('error', () => {});
-    this.ws.on('ping', () => this.pings++);
-    this.ws.on('message', (data, isBinary) => {
-      const text = data.toString();
-      let msg;
-      try {
-        msg = JSON.parse(text);
-      } catch {
-        msg = { unparsable: text };
-      }
-      msg.__raw = text;
-      msg.__binary = isBinary;
-      this.messages.push(msg);
-      for (const w of [...this.waiters]) w(msg);
-    });
-  }
-
-  /** Resolves with the first frame (already received or future) whose event is `event` (or that `pred` accepts). */
-  next(eventOrPred, timeoutMs = 5000, { after = 0 } = {}) {
-    const pred = typeof eventOrPred === 'function' ? eventOrPred : (m) => m.event === eventOrPred;
-    const found = this.messages.slice(after).find(pred);
-    if (found) return Promise.resolve(found);
-    return new Promise((res, rej) => {
-      const w = (m) => {
-        if (!pred(m)) return;
-        clearTimeout(t);
-        this.waiters = this.waiters.filter((x) => x !== w);
-        res(m);
-      };
-      const t = setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        rej(new Error(`timed out after ${timeoutMs} ms waiting for frame ${typeof eventOrPred === 'string' ? eventOrPred : '(predicate)'}; got: ${this.messages.map((m) => m.__raw).join(' | ')}`));
-      }, timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-
-  /** Waits for the handshake; returns the decoded connection_established data. */
-  async established(timeoutMs = 5000) {
-    const m = await this.next('pusher:connection_established', timeoutMs);
-    return JSON.parse(m.data);
-  }
-
-  send(obj) {
-    this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
-  }
-
-  /** Subscribes with an auth computed by the `pusher` library; waits for the outcome frame. */
-  async subscribe(channel, { app = APP1, channelData, auth, socketId } = {}) {
-    const sid = socketId ?? (await this.established()).socket_id;
-    const data = { channel };
-    if (auth !== undefined) data.auth = auth;
-    else if (channel.startsWith('private-') || channel.startsWith('presence-')) {
-      const signer = new PusherServer({ appId: app.id, key: app.key, secret: app.secret, encryptionMasterKeyBase64: ENCRYPTION_MASTER_KEY_BASE64 });
-      const a = signer.authorizeChannel(sid, channel, channelData);
-      data.auth = a.auth;
-      if (a.channel_data) data.channel_data = a.channel_data;
-    }
-    const mark = this.messages.length;
-    this.send({ event: 'pusher:subscribe', data });
-    return this.next(
-      (m) => (m.event === 'pusher_internal:subscription_succeeded' && m.channel === channel) || m.event === 'pusher:error',
-      5000,
-      { after: mark },
-    );
-  }
-
-  close(code, reason) {
-    try {
-      this.ws.close(code, reason);
-    } catch {}
-  }
-
-  /** Drops the TCP connection without a closing handshake. */
-  terminate() {
-    try {
-      this.ws.terminate();
-    } catch {}
-  }
 }
 
 /** Waits until `fn()` returns a truthy value (polling every 50 ms) or rejects at the deadline. */
