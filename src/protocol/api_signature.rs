@@ -71,8 +71,8 @@ fn string_to_sign_parts<'p, K: AsRef<str>, V: AsRef<str>>(
 
 /// The canonical string to sign for a request. `method` must be upper case (as HTTP sends it).
 pub fn string_to_sign<K: AsRef<str>, V: AsRef<str>>(method: &str, path: &str, params: &BTreeMap<K, V>) -> String {
-    let bytes: Vec<u8> = string_to_sign_parts(method, path, params).flatten().copied().collect();
-    String::from_utf8(bytes).expect("joined from strs")
+    let pieces: Vec<&[u8]> = string_to_sign_parts(method, path, params).collect();
+    String::from_utf8(pieces.concat()).expect("joined from strs")
 }
 
 /// True when `given` is the hex MD5 of `body` (either case), without building a string.

@@ -82,7 +82,7 @@ impl<'a> JsonString<'a> {
         if self.0.len() - 2 <= limit {
             return Ok(());
         }
-        match self.decode().len() {
+        match self.decoded_len() {
             len if len > limit => Err(len),
             _ => Ok(()),
         }
