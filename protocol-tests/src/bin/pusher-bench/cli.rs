@@ -273,17 +273,27 @@ pub struct WsNode {
 
 impl WsNode {
     pub fn new(base: &str, key: &str) -> Result<WsNode, String> {
-        let rest = base.strip_prefix("ws://").ok_or_else(|| format!("--ws {base}: only ws:// URLs are supported (no TLS)"))?;
-        let authority = rest.split('/').next().unwrap_or(rest);
-        let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-        let addr = authority
-            .to_socket_addrs()
-            .map_err(|e| format!("--ws {base}: {e}"))?
-            .find(SocketAddr::is_ipv4)
-            .ok_or_else(|| format!("--ws {base}: no IPv4 address"))?;
+        let (addr, _) = resolve_url("--ws", "ws", base)?;
         let base = base.trim_end_matches('/');
         Ok(WsNode { url: format!("{base}/app/{key}?protocol=7&client=pusher-bench&version={}&flash=false", env!("CARGO_PKG_VERSION")), addr })
     }
+}
+
+/// The IPv4 socket address a `scheme://host[:port]/…` URL given as `flag` points at (port 80
+/// by default), and its authority as written (for a `Host` header).
+pub fn resolve_url<'a>(flag: &str, scheme: &str, base: &'a str) -> Result<(SocketAddr, &'a str), String> {
+    let rest = base
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| format!("{flag} {base}: only {scheme}:// URLs are supported (no TLS)"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let with_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("{flag} {base}: {e}"))?
+        .find(SocketAddr::is_ipv4)
+        .ok_or_else(|| format!("{flag} {base}: no IPv4 address"))?;
+    Ok((addr, authority))
 }
 
 /// A resolved target.

@@ -7,7 +7,7 @@
 //! pool, header maps and per-request tasks would make the tool the bottleneck.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,14 +19,7 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Where an `http://host:port` base URL points: the socket address and the `Host` header value.
 pub fn resolve(base: &str) -> Result<(SocketAddr, String), String> {
-    let rest = base.strip_prefix("http://").ok_or_else(|| format!("--http {base}: only http:// URLs are supported (no TLS)"))?;
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let with_port = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
-    let addr = with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("--http {base}: {e}"))?
-        .find(SocketAddr::is_ipv4)
-        .ok_or_else(|| format!("--http {base}: no IPv4 address"))?;
+    let (addr, authority) = crate::cli::resolve_url("--http", "http", base)?;
     Ok((addr, authority.to_string()))
 }
 
