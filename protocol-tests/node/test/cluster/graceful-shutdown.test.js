@@ -41,7 +41,7 @@ describe('graceful shutdown of one node behind a load balancer (2 nodes)', { tim
 
   before(async () => {
     const app = defineApp();
-    receiver = await startWebhookReceiver(app);
+    receiver = await startWebhookReceiver({ app });
     app.webhooks = [{ url: receiver.url, event_types: ['member_added', 'member_removed', 'channel_vacated', 'channel_occupied'] }];
     cluster = await startCluster({ nodes: 2, apps: [app], config: { node_timeout: NODE_TIMEOUT_S, shutdown_grace_period: 2, webhook_leave_delay_ms: 1000 } });
     proxy = await startProxy(cluster.nodes);

@@ -33,7 +33,7 @@ describe('SIGKILL of a node (3 nodes)', { timeout: 120_000 }, () => {
 
   before(async () => {
     const app = defineApp({ watchlist_events: true });
-    receiver = await startWebhookReceiver(app);
+    receiver = await startWebhookReceiver({ app });
     app.webhooks = [{ url: receiver.url, event_types: ['channel_vacated', 'member_removed', 'channel_occupied', 'member_added'] }];
     cluster = await startCluster({ nodes: 3, apps: [app], config: { node_timeout: NODE_TIMEOUT_S, webhook_leave_delay_ms: 200 } });
   });
@@ -71,8 +71,8 @@ describe('SIGKILL of a node (3 nodes)', { timeout: 120_000 }, () => {
       const info = await cluster.get(n, `/channels/${room}`, { info: 'user_count,subscription_count' });
       assert.deepEqual(info, { occupied: true, user_count: 4, subscription_count: 5 }, `${n.name} before the kill`);
     }
-    for (const id of ['doomed', 'shared', 'watcher', 'other']) await receiver.waitFor(hook('member_added', room, id), { what: `member_added(${id}) webhook` });
-    await receiver.waitFor(hook('channel_occupied', mixed));
+    for (const id of ['doomed', 'shared', 'watcher', 'other']) await receiver.waitForEvent(hook('member_added', room, id), { what: `member_added(${id}) webhook` });
+    await receiver.waitForEvent(hook('channel_occupied', mixed));
     const hooksBefore = receiver.events().length;
     const from = [watcher, other, sharedLive].map((c) => c.inbox.mark());
 
@@ -114,8 +114,8 @@ describe('SIGKILL of a node (3 nodes)', { timeout: 120_000 }, () => {
     }, { timeout: 3000, what: 'API counts after the reap' });
 
     // Webhooks: vacated for the channel only the dead node held, member_removed for doomed, once.
-    await receiver.waitFor(hook('channel_vacated', onlyDead), { timeout: 3000, what: `channel_vacated for ${onlyDead}` });
-    await receiver.waitFor(hook('member_removed', room, 'doomed'), { timeout: 3000, what: 'member_removed(doomed) webhook' });
+    await receiver.waitForEvent(hook('channel_vacated', onlyDead), { timeout: 3000, what: `channel_vacated for ${onlyDead}` });
+    await receiver.waitForEvent(hook('member_removed', room, 'doomed'), { timeout: 3000, what: 'member_removed(doomed) webhook' });
 
     // The watcher on node1 sees doomed go offline.
     await watcher.inbox.next(

@@ -44,7 +44,7 @@ describe('Redis stop and restart under a 2-node cluster', { timeout: 120_000 }, 
 
   before(async () => {
     const app = defineApp();
-    receiver = await startWebhookReceiver(app);
+    receiver = await startWebhookReceiver({ app });
     app.webhooks = [{ url: receiver.url, event_types: ['channel_occupied', 'member_added'] }];
     cluster = await startCluster({
       nodes: 2,
@@ -73,9 +73,9 @@ describe('Redis stop and restart under a 2-node cluster', { timeout: 120_000 }, 
     await cluster.api(0).trigger(pub, 'before', {});
     await toB;
     assert.deepEqual(rosterOf(c.beta.channel(room)), ['alpha', 'beta', 'epsilon']);
-    for (const id of ['alpha', 'epsilon', 'beta']) await receiver.waitFor(hook('member_added', room, id));
-    await receiver.waitFor(hook('channel_occupied', pub));
-    await receiver.waitFor(hook('channel_occupied', room));
+    for (const id of ['alpha', 'epsilon', 'beta']) await receiver.waitForEvent(hook('member_added', room, id));
+    await receiver.waitForEvent(hook('channel_occupied', pub));
+    await receiver.waitForEvent(hook('channel_occupied', room));
     // Make sure every sync channel the barrier will use exists now, not during the outage.
     await barrier(cluster, Object.values(c));
     await delay(200); // let the webhooks of the sync channels drain before counting

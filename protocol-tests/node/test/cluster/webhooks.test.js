@@ -22,7 +22,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
 
   before(async () => {
     const app = defineApp();
-    receiver = await startWebhookReceiver(app);
+    receiver = await startWebhookReceiver({ app });
     app.webhooks = [{ url: receiver.url, event_types: ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'] }];
     cluster = await startCluster({ nodes: 2, apps: [app], config: { webhook_leave_delay_ms: LEAVE_DELAY_MS, webhook_batch_ms: BATCH_MS } });
   });
@@ -50,7 +50,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     const clients = await Promise.all([cluster.connect(0), cluster.connect(1), cluster.connect(0), cluster.connect(1)]);
     // Concurrent first subscriptions on two nodes: only one may be "first".
     await Promise.all(clients.map((c) => subscribe(c, ch)));
-    const occupied = await receiver.waitFor(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
+    const occupied = await receiver.waitForEvent(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
     assert.ok(occupied._valid, 'the webhook signature is valid (pusher library webhook().isValid())');
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'channel_occupied exactly once');
@@ -60,7 +60,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     const ch = unique('wh-room-');
     const [a, b, c] = await Promise.all([cluster.connect(0), cluster.connect(1), cluster.connect(1)]);
     for (const x of [a, b, c]) await subscribe(x, ch);
-    await receiver.waitFor(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
+    await receiver.waitForEvent(hook('channel_occupied', ch), { what: `channel_occupied for ${ch}` });
 
     // The node0 subscriber leaves; two remain on node1: no vacated.
     await leave(a, ch, 2);
@@ -71,7 +71,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
 
     // The last subscriber anywhere leaves: vacated, once, after it left.
     const leftAt = await leave(c, ch, 0);
-    const vacated = await receiver.waitFor(hook('channel_vacated', ch), {
+    const vacated = await receiver.waitForEvent(hook('channel_vacated', ch), {
       timeout: LEAVE_DELAY_MS + 3000,
       what: `channel_vacated for ${ch} after its last subscriber (on node1) left`,
     });
@@ -98,7 +98,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     assert.equal(receiver.count(hook('channel_vacated', ch)), 0, 'vacated while a subscriber remains on node1');
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'occupied once: the channel never became empty');
     await leave(b2, ch, 0);
-    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
+    await receiver.waitForEvent(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
   }));
 
   it('member_added once per member, whatever the nodes of its sockets', logged(async () => {
@@ -108,7 +108,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     const u2 = await cluster.connect(1, { presence: { user_id: 'wh-a2' } });
     await Promise.all([subscribe(u1a, ch), subscribe(u1b, ch)]);
     await subscribe(u2, ch);
-    await receiver.waitFor(hook('member_added', ch, 'wh-a2'), { what: 'member_added wh-a2' });
+    await receiver.waitForEvent(hook('member_added', ch, 'wh-a2'), { what: 'member_added wh-a2' });
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('member_added', ch, 'wh-a1')), 1, 'member_added(wh-a1) once for sockets on two nodes');
     assert.equal(receiver.count(hook('member_added', ch, 'wh-a2')), 1);
@@ -121,15 +121,15 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     const u1b = await cluster.connect(1, { presence: { user_id: 'wh-r1' } });
     const u2 = await cluster.connect(1, { presence: { user_id: 'wh-r2' } });
     for (const c of [u1a, u1b, u2]) await subscribe(c, ch);
-    await receiver.waitFor(hook('member_added', ch, 'wh-r2'));
+    await receiver.waitForEvent(hook('member_added', ch, 'wh-r2'));
 
     await leave(u1a, ch, 2);
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('member_removed', ch, 'wh-r1')), 0, 'member_removed while wh-r1 still has a socket on node1');
     await leave(u1b, ch, 1);
-    await receiver.waitFor(hook('member_removed', ch, 'wh-r1'), { timeout: LEAVE_DELAY_MS + 3000, what: 'member_removed wh-r1 after its last socket (node1) left' });
+    await receiver.waitForEvent(hook('member_removed', ch, 'wh-r1'), { timeout: LEAVE_DELAY_MS + 3000, what: 'member_removed wh-r1 after its last socket (node1) left' });
     await leave(u2, ch, 0);
-    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: 'channel_vacated' });
+    await receiver.waitForEvent(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: 'channel_vacated' });
     await delay(QUIET_MS);
     assert.equal(receiver.count(hook('member_removed', ch, 'wh-r1')), 1, 'member_removed(wh-r1) once');
     assert.equal(receiver.count(hook('member_removed', ch, 'wh-r2')), 1, 'member_removed(wh-r2) once');
@@ -141,7 +141,7 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     const ch = unique('wh-bounce-');
     const a = await cluster.connect(0);
     await subscribe(a, ch);
-    await receiver.waitFor(hook('channel_occupied', ch));
+    await receiver.waitForEvent(hook('channel_occupied', ch));
     const b = await cluster.connect(1);
     await leave(a, ch, 0);
     await subscribe(b, ch); // well within LEAVE_DELAY_MS
@@ -149,6 +149,6 @@ describe('webhooks once per cluster (2 nodes)', { timeout: 120_000 }, () => {
     assert.equal(receiver.count(hook('channel_vacated', ch)), 0, 'vacated although a subscriber came back on node1 within the leave delay');
     assert.equal(receiver.count(hook('channel_occupied', ch)), 1, 'a second occupied although the vacate was cancelled');
     await leave(b, ch, 0);
-    await receiver.waitFor(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
+    await receiver.waitForEvent(hook('channel_vacated', ch), { timeout: LEAVE_DELAY_MS + 3000, what: `channel_vacated for ${ch} once it is empty everywhere` });
   }));
 });

@@ -24,7 +24,7 @@ import WebSocket from 'ws';
 
 import { bindOn, delay, pollUntil, waitFor } from '../helpers/wait.js';
 import { RawSocket, rawSignIn } from './raw-socket.js';
-import { startWebhookReceiver } from './webhook-receiver.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 export { Pusher, PusherServer, WebSocket };
 
