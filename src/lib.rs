@@ -15,6 +15,7 @@ pub mod connection;
 pub mod console;
 pub mod http;
 pub mod hub;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;

@@ -34,8 +34,8 @@ macro_rules! http_service {
         });
         actix_http::HttpService::build()
             // actix-web's defaults for `HttpServer`, which herald used before.
-            .keep_alive(Duration::from_secs(5))
-            .client_request_timeout(Duration::from_secs(5))
+            .keep_alive(crate::listener::KEEP_ALIVE)
+            .client_request_timeout(crate::listener::REQUEST_TIMEOUT)
             .client_disconnect_timeout(Duration::from_secs(1))
             // Real-time frames are small and latency-sensitive: no Nagle delay.
             .tcp_nodelay(true)
@@ -82,7 +82,8 @@ impl Server {
             .backlog(4096);
         let factory_state = state.clone();
         let (builder, tls) = if state.config.tls_cert.is_empty() {
-            (builder.listen("herald", listener, move || http_service!(factory_state.clone(), addr).tcp())?, None)
+            let listen = move || crate::listener::plain_tcp(factory_state.clone(), http_service!(factory_state.clone(), addr));
+            (builder.listen("herald", listener, listen)?, None)
         } else {
             let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
             let tls_config = cert.server_config().map_err(std::io::Error::other)?;

@@ -1,21 +1,24 @@
 //! WebSocket connections: the handshake at `/app/{key}`, the per-connection task, and the
 //! handling of each client message.
 //!
-//! actix-http parses the request head of every request that asks for `Upgrade: websocket` and
-//! hands the raw stream to [`accept`]; from then on the connection is herald's alone (see
+//! Every request that asks for `Upgrade: websocket` reaches [`start`] with the raw stream:
+//! from herald's own HTTP/1.1 reader (`listener/`) on plain TCP, or through actix-http's
+//! upgrade hook ([`accept`]) on TLS. From then on the connection is herald's alone (see
 //! `socket.rs` for why herald frames WebSocket messages itself).
 //!
 //! **Architecture invariant:** each connection has exactly one task, and it is the only
 //! writer to its socket. The rest of the server reaches it through a `ConnHandle`.
 
 mod handlers;
+mod handshake;
 mod rate_limit;
 mod session;
 mod socket;
 
 use actix_codec::{Framed, FramedParts};
-use actix_http::{h1, ws, HttpMessage, Request};
+use actix_http::{h1, HttpMessage, Method, Request};
 use actix_web::HttpResponse;
+use bytes::BytesMut;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -25,37 +28,39 @@ use crate::protocol::SUPPORTED_PROTOCOLS;
 use crate::state::State;
 use socket::WsSocket;
 
-/// The subprotocol the Swift client offers; echoed so strict clients are satisfied.
-const SUBPROTOCOL: &str = "pusher-channels-protocol-7";
+pub use handshake::UpgradeRequest;
 
-/// Takes over an upgraded stream: answers the handshake and runs the connection in a task of
-/// its own, so actix's per-connection dispatcher (and its buffers) is released at once.
+/// Takes over a stream that actix-http upgraded (TLS, and connections herald's own reader
+/// handed to actix-http): the request and actix's two 8 KiB buffers are dropped here, before
+/// the connection starts its long life.
 pub fn accept<T>(state: State, req: Request, framed: Framed<T, h1::Codec>)
 where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    // Only what the connection needs is kept: the request and actix's 8 KiB read and write
-    // buffers are dropped here, before the connection starts its long life.
-    let refusal = match (route(req.path()), handshake_response(&req)) {
-        (Route::Elsewhere, _) => {
-            Err(("404 Not Found".to_string(), serde_json::json!({ "error": "Not found: WebSocket connections go to /app/{key}" })))
-        }
-        (_, Err(e)) => {
-            let status = actix_http::Response::from(&e).status();
-            Err((format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")), serde_json::json!({ "error": e.to_string() })))
-        }
+    let headers = req.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let upgrade = UpgradeRequest::new(req.method() == Method::GET, req.path(), req.uri().query().unwrap_or(""), headers);
+    let FramedParts { io, read_buf, .. } = framed.into_parts();
+    let early = BytesMut::from(&read_buf[..]);
+    start(state, &upgrade, io, early);
+}
+
+/// Answers the handshake of `upgrade` on `io` and runs the connection in a task of its own.
+/// `early` holds whatever the client sent after its request head.
+pub fn start<T>(state: State, upgrade: &UpgradeRequest<'_>, io: T, early: BytesMut)
+where
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let refusal = match (route(upgrade.path), upgrade.answer()) {
+        (Route::Elsewhere, _) => Err(("404 Not Found", "Not found: WebSocket connections go to /app/{key}".to_string())),
+        (_, Err(refusal)) => Err((refusal.status(), refusal.to_string())),
         (Route::App(key), Ok(handshake)) => Ok((Some(key.to_string()), handshake)),
         (Route::MissingKey, Ok(handshake)) => Ok((None, handshake)),
     };
-    let query = req.uri().query().unwrap_or("").to_string();
-    drop(req);
-    let FramedParts { io, read_buf, .. } = framed.into_parts();
-    let early = bytes::BytesMut::from(&read_buf[..]);
-    drop(read_buf);
+    let query = upgrade.query.to_string();
     actix_web::rt::spawn(async move {
         let (key, handshake) = match refusal {
             Ok(accepted) => accepted,
-            Err((status, body)) => return reply_and_close(io, &status, &body).await,
+            Err((status, message)) => return reply_and_close(io, status, &message).await,
         };
         let socket = WsSocket::new(io, early, state.config.max_message_bytes);
         let admission = match key {
@@ -89,35 +94,17 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
-/// Checks the handshake (RFC 6455 §4.2.1) and builds the `101 Switching Protocols` answer.
-fn handshake_response(req: &Request) -> Result<Vec<u8>, ws::HandshakeError> {
-    ws::verify_handshake(req.head())?;
-    let key = req.headers().get(actix_http::header::SEC_WEBSOCKET_KEY).ok_or(ws::HandshakeError::BadWebsocketKey)?;
-    let accept = ws::hash_key(key.as_bytes());
-    let mut response = Vec::with_capacity(192);
-    response.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ");
-    response.extend_from_slice(&accept);
-    response.extend_from_slice(b"\r\n");
-    let offers_subprotocol = req
-        .headers()
-        .get_all(actix_http::header::SEC_WEBSOCKET_PROTOCOL)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == SUBPROTOCOL);
-    if offers_subprotocol {
-        response.extend_from_slice(format!("sec-websocket-protocol: {SUBPROTOCOL}\r\n").as_bytes());
-    }
-    response.extend_from_slice(b"\r\n");
-    Ok(response)
-}
-
 /// Answers a request that cannot become a WebSocket with a JSON error, then closes.
-async fn reply_and_close<T: AsyncWrite + Unpin>(mut io: T, status: &str, body: &serde_json::Value) {
-    let body = body.to_string();
+async fn reply_and_close<T: AsyncWrite + Unpin>(mut io: T, status: &str, message: &str) {
+    let body = serde_json::json!({ "error": message }).to_string();
     // RFC 6455 §4.2.2: a version refusal names the version the server speaks.
-    let version = if status.starts_with("426") { "sec-websocket-version: 13\r\n" } else { "" };
+    let extra = match status.get(..3) {
+        Some("426") => "sec-websocket-version: 13\r\n",
+        Some("405") => "allow: GET\r\n",
+        _ => "",
+    };
     let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{version}connection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n",
         body.len()
     );
     let _ = io.write_all(head.as_bytes()).await;

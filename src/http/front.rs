@@ -11,16 +11,17 @@ use actix_http::body::{BoxBody, MessageBody};
 use actix_http::{Method, Request, Response};
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use actix_web::dev::ServiceResponse;
-use actix_web::ResponseError;
+use actix_web::{HttpResponse, ResponseError};
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::auth::ApiRequest;
+use super::auth::{ApiRequest, BodyStream};
 use super::events;
 use crate::state::State;
 
+/// The two publishing routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Publishing {
+pub enum Publishing {
     Events,
     BatchEvents,
 }
@@ -36,7 +37,7 @@ impl Publishing {
 }
 
 /// The publishing route and the (still encoded) app id of a path, if it is one.
-fn publishing_route(path: &str) -> Option<(Publishing, &str)> {
+pub fn publishing_route(path: &str) -> Option<(Publishing, &str)> {
     let (app_id, rest) = path.strip_prefix("/apps/")?.split_once('/')?;
     let route = match rest {
         "events" => Publishing::Events,
@@ -78,19 +79,25 @@ where
     let Some(route) = route else {
         return Ok(Response::from(app.call(req).await?).map_into_boxed_body());
     };
-    let started = Instant::now();
     let payload = req.take_payload();
     let (_, encoded_app_id) = publishing_route(req.path()).expect("matched above");
+    let head = ApiRequest { method: req.method().as_str(), path: req.path(), query: req.uri().query().unwrap_or("") };
+    Ok(Response::from(answer(state, route, head, encoded_app_id, payload).await))
+}
+
+/// Answers a publishing request and counts it in the metrics. Shared with herald's own
+/// HTTP/1.1 reader (`listener/`), which takes these requests before actix-http on plain TCP.
+pub async fn answer(state: &State, route: Publishing, head: ApiRequest<'_>, encoded_app_id: &str, payload: impl BodyStream) -> HttpResponse {
+    let started = Instant::now();
     // As actix-web's `Path` extractor would: the segment percent-decoded.
     let app_id = percent_encoding::percent_decode_str(encoded_app_id).decode_utf8_lossy();
-    let head = ApiRequest { method: req.method().as_str(), path: req.path(), query: req.uri().query().unwrap_or("") };
     let result = match route {
         Publishing::Events => events::trigger(state, head, &app_id, payload).await,
         Publishing::BatchEvents => events::batch(state, head, &app_id, payload).await,
     };
     let response = result.unwrap_or_else(|e| e.error_response());
     super::record_api_request(state, &app_id, route.pattern(), response.status(), started);
-    Ok(Response::from(response))
+    response
 }
 
 #[cfg(test)]

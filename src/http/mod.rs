@@ -11,8 +11,9 @@ mod front;
 mod health;
 mod users;
 
+pub use auth::ApiRequest;
 pub use error::ApiError;
-pub use front::publishing_first;
+pub use front::{answer as answer_publishing, publishing_first, publishing_route, Publishing};
 
 use actix_web::{web, HttpResponse};
 

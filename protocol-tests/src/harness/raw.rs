@@ -43,14 +43,28 @@ impl RawSocket {
             Err(_) => panic!("TCP connect to {addr} took longer than {WAIT:?}"),
         };
         let mut raw = RawSocket { stream, buf: Vec::new(), fragments: None };
-        let request = format!(
-            "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        raw.write_all(request.as_bytes()).await;
+        raw.write_all(&upgrade_request(addr, path_and_query)).await;
         let head = raw.read_http_head().await;
         assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
         raw
+    }
+
+    /// Upgrades `path_and_query` with `text` as a masked frame in the same write as the
+    /// handshake, before the server has answered; reads the handshake response and the
+    /// `connection_established` that follows it. Returns the socket id.
+    pub async fn connect_with_early_text(addr: SocketAddr, path_and_query: &str, text: &str) -> (RawSocket, String) {
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(addr)).await.expect("connect in time").expect("connect");
+        let mut raw = RawSocket { stream, buf: Vec::new(), fragments: None };
+        let mut bytes = upgrade_request(addr, path_and_query);
+        bytes.extend(masked_frame(0x1, text.as_bytes()));
+        raw.write_all(&bytes).await;
+        let head = raw.read_http_head().await;
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        let frame = raw.next_json().await;
+        assert_eq!(frame["event"], "pusher:connection_established", "{frame}");
+        let data: Value = serde_json::from_str(frame["data"].as_str().expect("string data")).expect("JSON data");
+        let socket_id = data["socket_id"].as_str().expect("socket_id").to_string();
+        (raw, socket_id)
     }
 
     /// Connects to `/app/{key}` with protocol 7 and reads the handshake; returns the socket id.
@@ -101,22 +115,7 @@ impl RawSocket {
 
     /// Sends one final, masked frame with `opcode`.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
-        let mut frame = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= u16::MAX as usize => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        let mask: [u8; 4] = rand::random();
-        frame.extend_from_slice(&mask);
-        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.write_all(&frame).await;
+        self.write_all(&masked_frame(opcode, payload)).await;
     }
 
     /// Sends one masked frame with explicit FIN bit, for fragmented messages.
@@ -233,4 +232,33 @@ impl RawSocket {
         self.buf.drain(..header + len);
         Some((opcode, fin, payload))
     }
+}
+
+/// The opening handshake request for `path_and_query`, with the RFC's example key.
+fn upgrade_request(addr: SocketAddr, path_and_query: &str) -> Vec<u8> {
+    format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// One final frame with `opcode`, masked as a client must.
+fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mask: [u8; 4] = rand::random();
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }

@@ -1,0 +1,144 @@
+//! herald's own HTTP/1.1 reader, in front of actix-http on plain TCP connections.
+//!
+//! Nearly every request herald gets is one of two kinds: a WebSocket handshake, or a
+//! publishing `POST /apps/{id}/events` or `/batch_events` on a kept-alive connection.
+//! Through actix-http each paid for a header map, a URI parse and the dispatcher's timers,
+//! and every WebSocket also for a codec whose date service spawns a task. This reader parses
+//! request heads with `httparse` and serves those two kinds itself. At the first request of
+//! any other kind, or of an unusual shape (HTTP/1.0, a chunked, oversized or `Expect`ing
+//! body, more headers than it reads, a head httparse refuses), it hands the connection, with
+//! every byte it has read, to actix-http, which serves the rest of the connection's life as it
+//! did before this reader existed.
+//!
+//! TLS connections go to actix-http directly (see `server.rs`).
+
+mod replay;
+mod request;
+mod response;
+
+use actix_http::error::DispatchError;
+use actix_http::Protocol;
+use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
+use bytes::BytesMut;
+use futures_util::stream;
+use std::future::ready;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+pub use replay::Replay;
+use request::{sort, Publish, Step};
+
+use crate::http::ApiRequest;
+use crate::state::State;
+
+/// How long a new connection may take to send its first request head (actix-http's
+/// `client_request_timeout`, which herald also sets).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a kept-alive connection may sit idle between requests (actix-http's `keep_alive`).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// A head that has not ended within this many bytes goes to actix-http, which refuses it.
+const MAX_HEAD: usize = 16 * 1024;
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+/// What actix-http serves a connection with once herald's reader hands it over.
+pub type Fallback = (Replay<TcpStream>, Protocol, Option<SocketAddr>);
+
+/// Wraps actix-http's service factory: each worker's connections meet herald's reader first.
+pub fn plain_tcp<F>(
+    state: State,
+    actix: F,
+) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = DispatchError, InitError = ()>
+where
+    F: ServiceFactory<Fallback, Config = (), Response = (), Error = DispatchError, InitError = ()> + 'static,
+{
+    let actix = Rc::new(actix);
+    fn_factory(move || {
+        let state = state.clone();
+        let actix = actix.new_service(());
+        async move {
+            let actix = Rc::new(actix.await?);
+            Ok::<_, ()>(fn_service(move |io: TcpStream| serve(state.clone(), io, actix.clone())))
+        }
+    })
+}
+
+/// Serves one connection until it closes, upgrades, or is handed to actix-http.
+async fn serve<S>(state: State, io: TcpStream, actix: Rc<S>) -> Result<(), DispatchError>
+where
+    S: Service<Fallback, Response = (), Error = DispatchError>,
+{
+    // Real-time frames are small and latency-sensitive: no Nagle delay.
+    let _ = io.set_nodelay(true);
+    let mut conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
+    let mut deadline = Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        let step = loop {
+            match sort(&conn.buf, state.config.max_request_bytes) {
+                Step::Partial if conn.buf.len() < MAX_HEAD => {}
+                Step::Partial | Step::HandOver => break None,
+                Step::Publish(publish) => break Some(publish),
+                Step::Upgrade(upgrade, head_len) => {
+                    let early = BytesMut::from(&conn.buf[head_len..]);
+                    crate::connection::start(state, &upgrade, conn.io, early);
+                    return Ok(());
+                }
+            }
+            // A connection that closes or idles out between requests just ends, as with actix.
+            if !conn.read(deadline).await {
+                return Ok(());
+            }
+        };
+        let Some(publish) = step else { break };
+        // The body's deadline is the request's: a client that stalls mid-body is dropped.
+        if !conn.publish(&state, &publish, Instant::now() + REQUEST_TIMEOUT).await || publish.close {
+            let _ = conn.io.shutdown().await;
+            return Ok(());
+        }
+        deadline = Instant::now() + KEEP_ALIVE;
+    }
+    let peer = conn.io.peer_addr().ok();
+    actix.call((Replay::new(conn.buf.freeze(), conn.io), Protocol::Http1, peer)).await
+}
+
+/// A connection while herald's reader owns it.
+struct Conn {
+    io: TcpStream,
+    /// Bytes read and not yet served.
+    buf: BytesMut,
+    /// The response being written; kept to reuse its allocation.
+    out: Vec<u8>,
+}
+
+impl Conn {
+    /// Reads more; false when the peer closed, the read failed or `deadline` passed.
+    async fn read(&mut self, deadline: Instant) -> bool {
+        self.buf.reserve(READ_CHUNK);
+        matches!(timeout_at(deadline, self.io.read_buf(&mut self.buf)).await, Ok(Ok(n)) if n > 0)
+    }
+
+    /// Reads the body, answers the request and writes the response; false when the
+    /// connection must end (it failed, or stalled past `deadline`).
+    async fn publish(&mut self, state: &State, publish: &Publish, deadline: Instant) -> bool {
+        let len = publish.head_len + publish.body_len;
+        while self.buf.len() < len {
+            if !self.read(deadline).await {
+                return false;
+            }
+        }
+        let request = self.buf.split_to(len).freeze();
+        let text = |range: &std::ops::Range<usize>| std::str::from_utf8(&request[range.clone()]).unwrap_or("");
+        let head = ApiRequest { method: "POST", path: text(&publish.path), query: text(&publish.query) };
+        let body = request.slice(publish.head_len..);
+        let payload = stream::once(ready(Ok(body)));
+        let response = crate::http::answer_publishing(state, publish.route, head, text(&publish.app_id), payload).await;
+        if response::encode(response, publish.close, &mut self.out).await.is_err() {
+            return false;
+        }
+        self.io.write_all(&self.out).await.is_ok()
+    }
+}
