@@ -19,7 +19,8 @@ use crate::webhooks::WebhookEvent;
 /// Built from actix-http rather than `HttpServer` because only its upgrade hook hands over the
 /// raw stream, which is what lets a WebSocket connection shed actix's per-connection buffers.
 /// A macro because the service's type cannot be named; the TCP and TLS listeners each
-/// finish it for their own stream type.
+/// finish it for their own stream type. On plain TCP it is what `listener::plain_tcp` hands
+/// connections to; on TLS it serves every connection.
 macro_rules! http_service {
     ($state:expr, $addr:expr) => {{
         let state: State = $state;
@@ -73,6 +74,7 @@ impl Server {
         };
         let listener = open_listener(&state.config.host, state.config.port)?;
         let addr = listener.local_addr()?;
+        grow_descriptor_table(&listener);
         // A second handle on the listening socket, to refuse new connections at shutdown.
         let _ = state.listener.set(listener.try_clone()?);
         let builder = actix_server::Server::build()
@@ -136,6 +138,44 @@ fn open_listener(host: &str, port: u16) -> std::io::Result<std::net::TcpListener
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     Ok(socket.into())
+}
+
+/// Descriptors the kernel's table is grown to hold at start: enough for this machine class's
+/// socket counts without costing much kernel memory (8 bytes each) where the limit is huge.
+const DESCRIPTORS_AT_START: libc::c_int = 1 << 16;
+
+/// Raises the open-file limit to its hard ceiling (as Go's runtime does: a real-time server
+/// holds one descriptor per socket, and the usual soft limit of 1,024 would refuse sockets
+/// long before the machine runs out), then grows the process's descriptor table up to that
+/// limit so accepting never has to grow it while clients wait.
+///
+/// The kernel grows the table by doubling, and in a process with several threads every
+/// growth waits for an RCU grace period (milliseconds) inside `accept`: a fresh server
+/// stalled its accept thread about ten times on its way to 10,000 sockets, which was nearly
+/// all of its p99 time to `connection_established` (docs/benchmarks.md, session 4). The table
+/// never shrinks, so one descriptor placed near the top, then closed, is enough.
+fn grow_descriptor_table(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read or write the struct they are given; fcntl and
+    // close take plain integers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                tracing::info!(from = limit.rlim_cur, to = limit.rlim_max, "raised the open-file limit to its hard ceiling");
+                limit = raised;
+            }
+        }
+        let highest = limit.rlim_cur.min(DESCRIPTORS_AT_START as libc::rlim_t) as libc::c_int - 1;
+        let fd = libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest);
+        if fd >= 0 {
+            libc::close(fd);
+        }
+    }
 }
 
 /// Refuses new sockets, asks every socket to reconnect elsewhere (4200), waits for them to
