@@ -415,16 +415,13 @@ mod tests {
     use std::io::Write;
 
     fn load_str(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut f = tempfile_in_target();
-        f.1.write_all(toml_text.as_bytes()).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        Config::load(Some(&f.0), env).map(|(c, _)| c)
-    }
-
-    fn tempfile_in_target() -> (std::path::PathBuf, std::fs::File) {
         let path = std::env::temp_dir().join(format!("herald-config-{}.toml", rand::random::<u64>()));
-        let file = std::fs::File::create(&path).unwrap();
-        (path, file)
+        std::fs::File::create(&path).unwrap().write_all(toml_text.as_bytes()).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let loaded = Config::load(Some(&path), env).map(|(c, _)| c);
+        // Removed before any assertion can fail, so runs leave nothing in the temp directory.
+        let _ = std::fs::remove_file(&path);
+        loaded
     }
 
     #[test]

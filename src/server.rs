@@ -185,10 +185,11 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     // Stop accepting and close the listening socket at once: new connections are refused
     // (a load balancer fails over, a client retries elsewhere) instead of being accepted and
     // then reset when the process exits.
+    crate::logging::listener_closed();
     if let Some(listener) = state.listener.get() {
         let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
     }
-    // Then take the closed socket out of the accept loop (it may log one refused accept).
+    // Then take the closed socket out of the accept loop (whose refused accept is not logged).
     handle.pause().await;
     for app in state.apps() {
         for conn in app.connections() {
