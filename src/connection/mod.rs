@@ -1,9 +1,9 @@
 //! WebSocket connections: the handshake at `/app/{key}`, the per-connection task, and the
 //! handling of each client message.
 //!
-//! Every request that asks for `Upgrade: websocket` reaches [`start`] with the raw stream:
-//! from herald's own HTTP/1.1 reader (`listener/`) on plain TCP, or through actix-http's
-//! upgrade hook ([`accept`]) on TLS. From then on the connection is herald's alone (see
+//! Every request that asks for `Upgrade: websocket` is decided by [`handshake`] and served by
+//! [`serve`]: inside the task herald's own HTTP/1.1 reader (`listener/`) runs for a plain TCP
+//! connection, or in a task of its own after actix-http's upgrade hook ([`accept`]). From then on the connection is herald's alone (see
 //! `socket.rs` for why herald frames WebSocket messages itself).
 //!
 //! **Architecture invariant:** each connection has exactly one task, and it is the only
@@ -31,47 +31,67 @@ use socket::WsSocket;
 pub use handshake::UpgradeRequest;
 
 /// Takes over a stream that actix-http upgraded (TLS, and connections herald's own reader
-/// handed to actix-http): the request and actix's two 8 KiB buffers are dropped here, before
-/// the connection starts its long life.
+/// handed to actix-http): the request and actix's two 8 KiB buffers are dropped here, and
+/// the connection gets a task of its own, so actix's per-connection dispatcher ends at once.
 pub fn accept<T>(state: State, req: Request, framed: Framed<T, h1::Codec>)
 where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let headers = req.headers().iter().map(|(name, value)| (name.as_str(), value.as_bytes()));
     let upgrade = UpgradeRequest::new(req.method() == Method::GET, req.path(), req.uri().query().unwrap_or(""), headers);
+    let handshake = handshake(&state, &upgrade);
     let FramedParts { io, read_buf, .. } = framed.into_parts();
     let early = BytesMut::from(&read_buf[..]);
-    start(state, &upgrade, io, early);
+    actix_web::rt::spawn(serve(state, handshake, io, early));
 }
 
-/// Answers the handshake of `upgrade` on `io` and runs the connection in a task of its own.
-/// `early` holds whatever the client sent after its request head.
-pub fn start<T>(state: State, upgrade: &UpgradeRequest<'_>, io: T, early: BytesMut)
+/// What a WebSocket request's head decided. Owns everything it needs, so the request's
+/// bytes can be dropped before the connection starts its long life.
+pub enum Handshake {
+    /// Not a request herald can upgrade: an HTTP error with a JSON body, then close.
+    Refused { status: &'static str, message: String },
+    /// The `101` answer, then the connection runs, or is closed at once with the code.
+    Upgraded { response: Vec<u8>, admission: Result<Arc<AppHub>, CloseCode> },
+}
+
+/// Checks the handshake (RFC 6455) and admits or refuses the socket (path, protocol
+/// version, app).
+pub fn handshake(state: &State, upgrade: &UpgradeRequest<'_>) -> Handshake {
+    let key = match route(upgrade.path) {
+        Route::Elsewhere => {
+            let message = "Not found: WebSocket connections go to /app/{key}".to_string();
+            return Handshake::Refused { status: "404 Not Found", message };
+        }
+        Route::App(key) => Some(key),
+        Route::MissingKey => None,
+    };
+    match upgrade.answer() {
+        Err(refusal) => Handshake::Refused { status: refusal.status(), message: refusal.to_string() },
+        Ok(response) => {
+            let admission = match key {
+                Some(key) => admit(state, key, upgrade.query),
+                None => Err(close_code::PATH_NOT_FOUND),
+            };
+            Handshake::Upgraded { response, admission }
+        }
+    }
+}
+
+/// Serves a connection from its handshake to its end. `early` holds whatever the client
+/// sent after its request head.
+pub async fn serve<T>(state: State, handshake: Handshake, io: T, early: BytesMut)
 where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let refusal = match (route(upgrade.path), upgrade.answer()) {
-        (Route::Elsewhere, _) => Err(("404 Not Found", "Not found: WebSocket connections go to /app/{key}".to_string())),
-        (_, Err(refusal)) => Err((refusal.status(), refusal.to_string())),
-        (Route::App(key), Ok(handshake)) => Ok((Some(key.to_string()), handshake)),
-        (Route::MissingKey, Ok(handshake)) => Ok((None, handshake)),
+    let (response, admission) = match handshake {
+        Handshake::Refused { status, message } => return reply_and_close(io, status, &message).await,
+        Handshake::Upgraded { response, admission } => (response, admission),
     };
-    let query = upgrade.query.to_string();
-    actix_web::rt::spawn(async move {
-        let (key, handshake) = match refusal {
-            Ok(accepted) => accepted,
-            Err((status, message)) => return reply_and_close(io, status, &message).await,
-        };
-        let socket = WsSocket::new(io, early, state.config.max_message_bytes);
-        let admission = match key {
-            Some(key) => admit(&state, &key, &query),
-            None => Err(close_code::PATH_NOT_FOUND),
-        };
-        match admission {
-            Ok(app) => session::run(state, app, socket, handshake).await,
-            Err(code) => session::refuse(socket, handshake, code).await,
-        }
-    });
+    let socket = WsSocket::new(io, early, state.config.max_message_bytes);
+    match admission {
+        Ok(app) => session::run(state, app, socket, response).await,
+        Err(code) => session::refuse(socket, response, code).await,
+    }
 }
 
 /// Where an upgrade request was sent.

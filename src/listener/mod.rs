@@ -19,19 +19,23 @@ mod response;
 use actix_http::error::DispatchError;
 use actix_http::Protocol;
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 use std::future::ready;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::future::poll_fn;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 pub use replay::Replay;
 use request::{sort, Publish, Step};
 
+use crate::connection::Handshake;
 use crate::http::ApiRequest;
 use crate::state::State;
 
@@ -74,35 +78,62 @@ where
 {
     // Real-time frames are small and latency-sensitive: no Nagle delay.
     let _ = io.set_nodelay(true);
+    match read_requests(&state, io).await {
+        Next::Done => Ok(()),
+        Next::WebSocket(handshake, io, early) => {
+            // A task of its own, so this one (and its share of actix-server's bookkeeping)
+            // ends now. Measured against living on inside this task: no slower, and 0.4 KB
+            // less per idle connection (docs/benchmarks.md, session 4).
+            actix_web::rt::spawn(crate::connection::serve(state, handshake, io, early));
+            Ok(())
+        }
+        Next::HandOver(io, read) => {
+            let peer = io.peer_addr().ok();
+            // Boxed: actix's dispatcher is kilobytes, and unboxed it would size this future
+            // (which actix-server's task holds twice) for a path few connections take.
+            Box::pin(actix.call((Replay::new(read, io), Protocol::Http1, peer))).await
+        }
+    }
+}
+
+/// How a connection goes on once herald's reader is done with it.
+enum Next {
+    /// It closed, idled out, or asked to close.
+    Done,
+    /// It asked for a WebSocket; what it sent after its head comes along.
+    WebSocket(Handshake, TcpStream, BytesMut),
+    /// A request for actix-http, and every byte read from the first one on.
+    HandOver(TcpStream, Bytes),
+}
+
+/// Serves publishing requests until the connection ends or brings something else.
+async fn read_requests(state: &State, io: TcpStream) -> Next {
     let mut conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
     let mut deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
-        let step = loop {
+        let publish = loop {
             match sort(&conn.buf, state.config.max_request_bytes) {
                 Step::Partial if conn.buf.len() < MAX_HEAD => {}
-                Step::Partial | Step::HandOver => break None,
-                Step::Publish(publish) => break Some(publish),
+                Step::Partial | Step::HandOver => return Next::HandOver(conn.io, conn.buf.freeze()),
+                Step::Publish(publish) => break publish,
                 Step::Upgrade(upgrade, head_len) => {
+                    let handshake = crate::connection::handshake(state, &upgrade);
                     let early = BytesMut::from(&conn.buf[head_len..]);
-                    crate::connection::start(state, &upgrade, conn.io, early);
-                    return Ok(());
+                    return Next::WebSocket(handshake, conn.io, early);
                 }
             }
             // A connection that closes or idles out between requests just ends, as with actix.
             if !conn.read(deadline).await {
-                return Ok(());
+                return Next::Done;
             }
         };
-        let Some(publish) = step else { break };
         // The body's deadline is the request's: a client that stalls mid-body is dropped.
-        if !conn.publish(&state, &publish, Instant::now() + REQUEST_TIMEOUT).await || publish.close {
+        if !conn.publish(state, &publish, Instant::now() + REQUEST_TIMEOUT).await || publish.close {
             let _ = conn.io.shutdown().await;
-            return Ok(());
+            return Next::Done;
         }
         deadline = Instant::now() + KEEP_ALIVE;
     }
-    let peer = conn.io.peer_addr().ok();
-    actix.call((Replay::new(conn.buf.freeze(), conn.io), Protocol::Http1, peer)).await
 }
 
 /// A connection while herald's reader owns it.
@@ -117,8 +148,21 @@ struct Conn {
 impl Conn {
     /// Reads more; false when the peer closed, the read failed or `deadline` passed.
     async fn read(&mut self, deadline: Instant) -> bool {
-        self.buf.reserve(READ_CHUNK);
-        matches!(timeout_at(deadline, self.io.read_buf(&mut self.buf)).await, Ok(Ok(n)) if n > 0)
+        let read = async {
+            if !self.buf.is_empty() {
+                self.buf.reserve(READ_CHUNK);
+                return self.io.read_buf(&mut self.buf).await;
+            }
+            // Nothing buffered: read onto the stack and keep only what arrived. A handshake
+            // then leaves no 4 KiB buffer behind, which freed between long-lived WebSocket
+            // tasks fragmented the heap by ~2 KB per connection.
+            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut chunk = ReadBuf::uninit(&mut chunk);
+            poll_fn(|cx| Pin::new(&mut self.io).poll_read(cx, &mut chunk)).await?;
+            self.buf.extend_from_slice(chunk.filled());
+            Ok(chunk.filled().len())
+        };
+        matches!(timeout_at(deadline, read).await, Ok(Ok(n)) if n > 0)
     }
 
     /// Reads the body, answers the request and writes the response; false when the
