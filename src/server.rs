@@ -19,8 +19,7 @@ use crate::webhooks::WebhookEvent;
 /// Built from actix-http rather than `HttpServer` because only its upgrade hook hands over the
 /// raw stream, which is what lets a WebSocket connection shed actix's per-connection buffers.
 /// A macro because the service's type cannot be named; the TCP and TLS listeners each
-/// finish it for their own stream type. On plain TCP it is what `listener::plain_tcp` hands
-/// connections to; on TLS it serves every connection.
+/// finish it for their own stream type. It serves what `listener::reader` hands over.
 macro_rules! http_service {
     ($state:expr, $addr:expr) => {{
         let state: State = $state;
@@ -38,8 +37,6 @@ macro_rules! http_service {
             .keep_alive(crate::listener::KEEP_ALIVE)
             .client_request_timeout(crate::listener::REQUEST_TIMEOUT)
             .client_disconnect_timeout(Duration::from_secs(1))
-            // Real-time frames are small and latency-sensitive: no Nagle delay.
-            .tcp_nodelay(true)
             .local_addr($addr)
             .upgrade(upgrade)
             .finish(crate::http::publishing_first(state_for_front, actix_service::map_config(app, |_| actix_web::dev::AppConfig::default())))
@@ -84,14 +81,26 @@ impl Server {
             .backlog(4096);
         let factory_state = state.clone();
         let (builder, tls) = if state.config.tls_cert.is_empty() {
-            let listen = move || crate::listener::plain_tcp(factory_state.clone(), http_service!(factory_state.clone(), addr));
+            let listen = move || crate::listener::reader(factory_state.clone(), http_service!(factory_state.clone(), addr));
             (builder.listen("herald", listener, listen)?, None)
         } else {
             let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
             let tls_config = cert.server_config().map_err(std::io::Error::other)?;
             // TLS handshakes in progress at once, per worker (actix's default is 256).
             actix_tls::accept::max_concurrent_tls_connect(2048);
-            let listen = move || http_service!(factory_state.clone(), addr).rustls_0_23(tls_config.clone());
+            let listen = move || {
+                use actix_service::ServiceFactoryExt;
+                use actix_tls::accept::TlsError;
+                // HTTP/1.1 is the one protocol offered (herald speaks no HTTP/2), as actix-http
+                // would; after the TLS handshake, connections meet herald's reader like plain
+                // TCP ones.
+                let mut config = tls_config.clone();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                let reader = crate::listener::reader(factory_state.clone(), http_service!(factory_state.clone(), addr));
+                actix_tls::accept::rustls_0_23::Acceptor::new(config)
+                    .map_err(TlsError::into_service_error)
+                    .and_then(reader.map_err(TlsError::Service))
+            };
             (builder.listen("herald-tls", listener, listen)?, Some(cert))
         };
         actix_web::rt::spawn(housekeeping(state.clone()));

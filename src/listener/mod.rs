@@ -1,4 +1,4 @@
-//! herald's own HTTP/1.1 reader, in front of actix-http on plain TCP connections.
+//! herald's own HTTP/1.1 reader, in front of actix-http on every connection.
 //!
 //! Nearly every request herald gets is one of two kinds: a WebSocket handshake, or a
 //! publishing `POST /apps/{id}/events` or `/batch_events` on a kept-alive connection.
@@ -10,7 +10,8 @@
 //! every byte it has read, to actix-http, which serves the rest of the connection's life as it
 //! did before this reader existed.
 //!
-//! TLS connections go to actix-http directly (see `server.rs`).
+//! Plain TCP and TLS connections both meet it; on TLS it starts once the TLS handshake is
+//! done (see `server.rs`).
 
 mod replay;
 mod request;
@@ -27,8 +28,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+
+use actix_tls::accept::rustls_0_23::TlsStream;
 use tokio::time::{timeout_at, Instant};
 
 pub use replay::Replay;
@@ -48,16 +51,32 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 4096;
 
+/// A connection herald's reader can serve: plain TCP, or TLS over it.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// The TCP socket underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Stream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Stream for TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 /// What actix-http serves a connection with once herald's reader hands it over.
-pub type Fallback = (Replay<TcpStream>, Protocol, Option<SocketAddr>);
+pub type Fallback<T> = (Replay<T>, Protocol, Option<SocketAddr>);
 
 /// Wraps actix-http's service factory: each worker's connections meet herald's reader first.
-pub fn plain_tcp<F>(
-    state: State,
-    actix: F,
-) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = DispatchError, InitError = ()>
+pub fn reader<T, F>(state: State, actix: F) -> impl ServiceFactory<T, Config = (), Response = (), Error = DispatchError, InitError = ()>
 where
-    F: ServiceFactory<Fallback, Config = (), Response = (), Error = DispatchError, InitError = ()> + 'static,
+    T: Stream,
+    F: ServiceFactory<Fallback<T>, Config = (), Response = (), Error = DispatchError, InitError = ()> + 'static,
 {
     let actix = Rc::new(actix);
     fn_factory(move || {
@@ -65,18 +84,19 @@ where
         let actix = actix.new_service(());
         async move {
             let actix = Rc::new(actix.await?);
-            Ok::<_, ()>(fn_service(move |io: TcpStream| serve(state.clone(), io, actix.clone())))
+            Ok::<_, ()>(fn_service(move |io: T| serve(state.clone(), io, actix.clone())))
         }
     })
 }
 
 /// Serves one connection until it closes, upgrades, or is handed to actix-http.
-async fn serve<S>(state: State, io: TcpStream, actix: Rc<S>) -> Result<(), DispatchError>
+async fn serve<T, S>(state: State, io: T, actix: Rc<S>) -> Result<(), DispatchError>
 where
-    S: Service<Fallback, Response = (), Error = DispatchError>,
+    T: Stream,
+    S: Service<Fallback<T>, Response = (), Error = DispatchError>,
 {
     // Real-time frames are small and latency-sensitive: no Nagle delay.
-    let _ = io.set_nodelay(true);
+    let _ = io.tcp().set_nodelay(true);
     match read_requests(&state, io).await {
         Next::Done => Ok(()),
         Next::WebSocket(handshake, io, early) => {
@@ -87,7 +107,7 @@ where
             Ok(())
         }
         Next::HandOver(io, read) => {
-            let peer = io.peer_addr().ok();
+            let peer = io.tcp().peer_addr().ok();
             // Boxed: actix's dispatcher is kilobytes, and unboxed it would size this future
             // (which actix-server's task holds twice) for a path few connections take.
             Box::pin(actix.call((Replay::new(read, io), Protocol::Http1, peer))).await
@@ -96,17 +116,17 @@ where
 }
 
 /// How a connection goes on once herald's reader is done with it.
-enum Next {
+enum Next<T> {
     /// It closed, idled out, or asked to close.
     Done,
     /// It asked for a WebSocket; what it sent after its head comes along.
-    WebSocket(Handshake, TcpStream, BytesMut),
+    WebSocket(Handshake, T, BytesMut),
     /// A request for actix-http, and every byte read from the first one on.
-    HandOver(TcpStream, Bytes),
+    HandOver(T, Bytes),
 }
 
 /// Serves publishing requests until the connection ends or brings something else.
-async fn read_requests(state: &State, io: TcpStream) -> Next {
+async fn read_requests<T: Stream>(state: &State, io: T) -> Next<T> {
     let mut conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
     let mut deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
@@ -136,15 +156,15 @@ async fn read_requests(state: &State, io: TcpStream) -> Next {
 }
 
 /// A connection while herald's reader owns it.
-struct Conn {
-    io: TcpStream,
+struct Conn<T> {
+    io: T,
     /// Bytes read and not yet served.
     buf: BytesMut,
     /// The response being written; kept to reuse its allocation.
     out: Vec<u8>,
 }
 
-impl Conn {
+impl<T: Stream> Conn<T> {
     /// Reads more; false when the peer closed, the read failed or `deadline` passed.
     async fn read(&mut self, deadline: Instant) -> bool {
         let read = async {
