@@ -74,7 +74,14 @@ pub struct Metrics {
     pub redis_connected: Gauge,
     pub redis_errors: Family<OperationLabel, Counter>,
     pub redis_duration: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    /// `api_request_duration_seconds` of [`PUBLISHING_ROUTES`], resolved once: nearly every
+    /// API request is one of them.
+    pub publishing_duration: [Histogram; 2],
 }
+
+/// The route patterns of `POST /apps/{id}/events` and `/batch_events`, as the metrics label
+/// them.
+pub const PUBLISHING_ROUTES: [&str; 2] = ["/apps/{app_id}/events", "/apps/{app_id}/batch_events"];
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
@@ -85,6 +92,7 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     fn new() -> Metrics {
+        let api_duration: Family<RouteLabel, Histogram, fn() -> Histogram> = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let m = Metrics {
             registry: Mutex::new(Registry::with_prefix("herald")),
             connections: Family::default(),
@@ -96,7 +104,8 @@ impl Metrics {
             bytes_out: Family::default(),
             client_events: Family::default(),
             api_requests: Family::default(),
-            api_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            publishing_duration: PUBLISHING_ROUTES.map(|route| api_duration.get_or_create(&RouteLabel { route }).clone()),
+            api_duration,
             fanout_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             slow_consumers: Family::default(),
             deliveries_dropped: Family::default(),
@@ -154,6 +163,8 @@ pub struct AppMetrics {
     pub deliveries_dropped: Counter,
     /// `client_events{outcome="relayed"}`, the per-event case; rejections use [`client_event`].
     pub client_events_relayed: Counter,
+    /// `api_requests` of [`PUBLISHING_ROUTES`] answered 200, the per-request case.
+    pub published_ok: [Counter; 2],
 }
 
 impl AppMetrics {
@@ -174,6 +185,8 @@ impl AppMetrics {
                 .client_events
                 .get_or_create(&OutcomeLabels { app: app.to_string(), outcome: "relayed".into() })
                 .clone(),
+            published_ok: PUBLISHING_ROUTES
+                .map(|route| m.api_requests.get_or_create(&ApiLabels { app: app.to_string(), route, status: 200 }).clone()),
         }
     }
 }

@@ -26,11 +26,16 @@ pub use channels::{ChannelStats, PresenceView, SubscribeError, Subscribed, Unsub
 use conn::ConnHandle;
 use users::Users;
 
+/// The hasher of the maps every publish and delivery looks up. Seeded at random per map, as
+/// the standard library's SipHash is (channel names come from clients, so a fixed seed would
+/// let them force collisions), and cheaper than SipHash on the short keys herald has.
+type Hasher = foldhash::fast::RandomState;
+
 /// Everything one app has on this node.
 pub struct AppHub {
     pub config: Arc<AppConfig>,
-    channels: DashMap<Arc<str>, Channel>,
-    connections: DashMap<SocketId, ConnHandle>,
+    channels: DashMap<Arc<str>, Channel, Hasher>,
+    connections: DashMap<SocketId, ConnHandle, Hasher>,
     pub users: Users,
     pub cache: Cache,
     /// True when a cluster adapter decides membership: the hub then leaves member and
@@ -48,8 +53,8 @@ impl AppHub {
         let config_id = config.id.clone();
         AppHub {
             config: Arc::new(config),
-            channels: DashMap::new(),
-            connections: DashMap::new(),
+            channels: DashMap::with_hasher(Hasher::default()),
+            connections: DashMap::with_hasher(Hasher::default()),
             users: Users::default(),
             cache,
             cluster_mode,

@@ -127,7 +127,7 @@ enum Next<T> {
 
 /// Serves publishing requests until the connection ends or brings something else.
 async fn read_requests<T: Stream>(state: &State, io: T) -> Next<T> {
-    let mut conn = Conn { io, buf: BytesMut::new(), out: Vec::new() };
+    let mut conn = Conn { io, buf: BytesMut::new(), out: Vec::new(), has_read: false };
     let mut deadline = Instant::now() + REQUEST_TIMEOUT;
     loop {
         let publish = loop {
@@ -162,18 +162,22 @@ struct Conn<T> {
     buf: BytesMut,
     /// The response being written; kept to reuse its allocation.
     out: Vec<u8>,
+    has_read: bool,
 }
 
 impl<T: Stream> Conn<T> {
     /// Reads more; false when the peer closed, the read failed or `deadline` passed.
     async fn read(&mut self, deadline: Instant) -> bool {
         let read = async {
-            if !self.buf.is_empty() {
+            if self.has_read {
+                // Reclaims the buffer of the request served last, once its bytes are dropped.
                 self.buf.reserve(READ_CHUNK);
                 return self.io.read_buf(&mut self.buf).await;
             }
-            // Nothing buffered: read onto the stack and keep only what arrived, so a handshake
-            // (which nearly always arrives in one read) allocates its size, not 4 KiB.
+            // The connection's first read goes onto the stack and only what arrived is kept,
+            // so a handshake (which nearly always arrives in one read) allocates its size,
+            // not 4 KiB.
+            self.has_read = true;
             let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             let mut chunk = ReadBuf::uninit(&mut chunk);
             poll_fn(|cx| Pin::new(&mut self.io).poll_read(cx, &mut chunk)).await?;
