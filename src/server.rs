@@ -160,7 +160,7 @@ const DESCRIPTORS_AT_START: libc::c_int = 1 << 16;
 ///
 /// The kernel grows the table by doubling, and in a process with several threads every
 /// growth waits for an RCU grace period (milliseconds) inside `accept`: a fresh server
-/// stalled its accept thread about ten times on its way to 10,000 sockets, which was nearly
+/// stalled its accept thread about eight times on its way to 10,000 sockets, which was nearly
 /// all of its p99 time to `connection_established` (docs/benchmarks.md, session 4). The table
 /// never shrinks, so one descriptor placed near the top, then closed, is enough.
 fn grow_descriptor_table(listener: &std::net::TcpListener) {
