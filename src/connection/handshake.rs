@@ -6,13 +6,9 @@
 //! [`UpgradeRequest`] both can fill from their header lists.
 
 use base64::Engine;
-use sha1::{Digest, Sha1};
 
 /// The subprotocol the Swift client offers; echoed so strict clients are satisfied.
 const SUBPROTOCOL: &str = "pusher-channels-protocol-7";
-
-/// RFC 6455 §1.3: appended to the client's key before hashing.
-const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// What the handshake needs of a request: gathered in one pass over its headers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -75,7 +71,7 @@ impl<'a> UpgradeRequest<'a> {
         let key = self.key.filter(|key| is_valid_key(key)).ok_or(Refusal::BadKey)?;
         let mut response = Vec::with_capacity(192);
         response.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ");
-        response.extend_from_slice(&accept_key(key));
+        response.extend_from_slice(&actix_http::ws::hash_key(key));
         response.extend_from_slice(b"\r\n");
         if self.offers_subprotocol {
             response.extend_from_slice(format!("sec-websocket-protocol: {SUBPROTOCOL}\r\n").as_bytes());
@@ -118,14 +114,6 @@ impl Refusal {
 fn is_valid_key(key: &[u8]) -> bool {
     let mut decoded = [0u8; 18];
     key.len() == 24 && base64::engine::general_purpose::STANDARD.decode_slice(key, &mut decoded) == Ok(16)
-}
-
-/// `Sec-WebSocket-Accept`: base64 of the SHA-1 of the key and the protocol's GUID.
-fn accept_key(key: &[u8]) -> [u8; 28] {
-    let digest = Sha1::new().chain_update(key).chain_update(ACCEPT_GUID).finalize();
-    let mut encoded = [0u8; 28];
-    base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut encoded).expect("20 bytes encode to 28");
-    encoded
 }
 
 #[cfg(test)]

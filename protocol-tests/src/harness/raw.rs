@@ -44,8 +44,7 @@ impl RawSocket {
         };
         let mut raw = RawSocket { stream, buf: Vec::new(), fragments: None };
         raw.write_all(&upgrade_request(addr, path_and_query)).await;
-        let head = raw.read_http_head().await;
-        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+        raw.expect_upgraded().await;
         raw
     }
 
@@ -58,23 +57,30 @@ impl RawSocket {
         let mut bytes = upgrade_request(addr, path_and_query);
         bytes.extend(masked_frame(0x1, text.as_bytes()));
         raw.write_all(&bytes).await;
-        let head = raw.read_http_head().await;
-        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
-        let frame = raw.next_json().await;
-        assert_eq!(frame["event"], "pusher:connection_established", "{frame}");
-        let data: Value = serde_json::from_str(frame["data"].as_str().expect("string data")).expect("JSON data");
-        let socket_id = data["socket_id"].as_str().expect("socket_id").to_string();
+        raw.expect_upgraded().await;
+        let socket_id = raw.expect_established().await;
         (raw, socket_id)
     }
 
     /// Connects to `/app/{key}` with protocol 7 and reads the handshake; returns the socket id.
     pub async fn connect_app(addr: SocketAddr, key: &str, recv_buffer: Option<u32>) -> (RawSocket, String) {
         let mut raw = RawSocket::connect(addr, &format!("/app/{key}?protocol=7"), recv_buffer).await;
-        let frame = raw.next_json().await;
+        let socket_id = raw.expect_established().await;
+        (raw, socket_id)
+    }
+
+    /// Reads the `101 Switching Protocols` answer to the handshake.
+    async fn expect_upgraded(&mut self) {
+        let head = self.read_http_head().await;
+        assert!(head.starts_with("HTTP/1.1 101"), "upgrade refused: {head}");
+    }
+
+    /// Reads `pusher:connection_established`; returns the socket id.
+    async fn expect_established(&mut self) -> String {
+        let frame = self.next_json().await;
         assert_eq!(frame["event"], "pusher:connection_established", "{frame}");
         let data: Value = serde_json::from_str(frame["data"].as_str().expect("string data")).expect("JSON data");
-        let socket_id = data["socket_id"].as_str().expect("socket_id").to_string();
-        (raw, socket_id)
+        data["socket_id"].as_str().expect("socket_id").to_string()
     }
 
     /// The next frame, waiting at most [`WAIT`].
