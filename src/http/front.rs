@@ -8,7 +8,7 @@
 //! request, unchanged, to the `App`.
 
 use actix_http::body::{BoxBody, MessageBody};
-use actix_http::{Method, Request, Response, StatusCode};
+use actix_http::{Method, Request, Response};
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use actix_web::dev::ServiceResponse;
 use actix_web::{HttpResponse, ResponseError};
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::auth::{ApiRequest, BodyStream};
 use super::events;
-use crate::metrics::{metrics, PUBLISHING_ROUTES};
+use crate::metrics::PUBLISHING_ROUTES;
 use crate::state::State;
 
 /// The two publishing routes.
@@ -28,17 +28,12 @@ pub enum Publishing {
 }
 
 impl Publishing {
-    /// Its place in [`PUBLISHING_ROUTES`] and the metrics handles resolved in that order.
-    fn index(self) -> usize {
-        match self {
-            Publishing::Events => 0,
-            Publishing::BatchEvents => 1,
-        }
-    }
-
     /// The route pattern, as the metrics label it (see `api_route`).
     fn pattern(self) -> &'static str {
-        PUBLISHING_ROUTES[self.index()]
+        match self {
+            Publishing::Events => PUBLISHING_ROUTES[0],
+            Publishing::BatchEvents => PUBLISHING_ROUTES[1],
+        }
     }
 }
 
@@ -102,14 +97,7 @@ pub async fn answer(state: &State, route: Publishing, head: ApiRequest<'_>, enco
         Publishing::BatchEvents => events::batch(state, head, &app_id, payload).await,
     };
     let response = result.unwrap_or_else(|e| e.error_response());
-    match state.app_by_id(&app_id) {
-        // The common case through handles resolved once, without building label sets.
-        Some(app) if response.status() == StatusCode::OK => {
-            app.metrics.published_ok[route.index()].inc();
-            metrics().publishing_duration[route.index()].observe(started.elapsed().as_secs_f64());
-        }
-        _ => super::record_api_request(state, &app_id, route.pattern(), response.status(), started),
-    }
+    super::record_api_request(state, &app_id, route.pattern(), response.status(), started);
     response
 }
 
