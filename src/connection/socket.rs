@@ -1,9 +1,10 @@
 //! A WebSocket over the upgraded byte stream (TCP or TLS), owned by its connection task.
 //!
 //! herald writes frames itself instead of going through actix's WebSocket actor: a delivery is
-//! one pre-encoded [`Frame`] moved from the outbox into a vectored write by the connection's
-//! own task, with no second queue and no second task. An idle socket holds no read or write
-//! buffer: reads land in a stack buffer and are copied out only while a frame is incomplete.
+//! one pre-encoded [`Frame`] moved from the outbox into a write (a plain `send` for one frame,
+//! a vectored write for several) by the connection's own task, with no second queue and no
+//! second task. An idle socket holds no read or write buffer: reads land in a stack buffer and
+//! are copied out only while a frame is incomplete.
 
 use bytes::BytesMut;
 use std::collections::VecDeque;
@@ -141,6 +142,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     fn poll_flush(&mut self, cx: &mut Context<'_>, out: &mut Outgoing) -> Poll<io::Result<()>> {
         while !out.frames.is_empty() {
+            if out.frames.len() == 1 {
+                // One frame, the usual case outside bursts: a plain `send`. `writev` takes the
+                // VFS path (fd position lookup, iovec import) before reaching the same socket
+                // code, which profiles at ~3% of herald's CPU in unicast.
+                let bytes = &out.frames[0].wire()[out.written..];
+                let n = ready!(Pin::new(&mut self.io).poll_write(cx, bytes))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                out.advance(n);
+                continue;
+            }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             for (i, frame) in out.frames.iter().take(MAX_IOVECS).enumerate() {
@@ -181,5 +194,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// Flushes `frames` into a pipe that takes at most 1 KiB at a time, so every write is
+    /// partial, and returns what the other end read.
+    async fn flushed_through_narrow_pipe(frames: Vec<Frame>) -> (Vec<u8>, Vec<u8>) {
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.wire().to_vec()).collect();
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut socket = WsSocket::new(ours, BytesMut::new(), 1 << 20);
+        let mut out = Outgoing { frames: frames.into(), written: 0 };
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).await.map(|_| got)
+        });
+        socket.flush(&mut out).await.expect("flushed");
+        assert!(out.frames.is_empty() && out.written == 0, "everything written is forgotten");
+        drop(socket);
+        (reader.await.unwrap().unwrap(), expected)
+    }
+
+    #[tokio::test]
+    async fn a_single_frame_larger_than_the_socket_takes_goes_out_whole() {
+        let (got, expected) = flushed_through_narrow_pipe(vec![Frame::text(&"a".repeat(10_000))]).await;
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test]
+    async fn several_frames_cut_by_partial_writes_arrive_whole_and_in_order() {
+        let frames = (0..40).map(|i| Frame::text(&format!("{i}:{}", "b".repeat(i * 37)))).collect();
+        let (got, expected) = flushed_through_narrow_pipe(frames).await;
+        assert_eq!(got, expected);
     }
 }
