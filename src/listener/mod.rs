@@ -22,7 +22,8 @@ use actix_http::Protocol;
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
 use bytes::{Bytes, BytesMut};
 use futures_util::stream;
-use std::future::{poll_fn, ready};
+use std::future::{self, poll_fn};
+use std::task::{ready, Poll};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -176,13 +177,18 @@ impl<T: Stream> Conn<T> {
             }
             // The connection's first read goes onto the stack and only what arrived is kept,
             // so a handshake (which nearly always arrives in one read) allocates its size,
-            // not 4 KiB.
+            // not 4 KiB. The chunk lives inside one poll: held across an `.await` it would
+            // sit in this future, making it 4 KiB larger, and tokio copies a task's future
+            // several times as it spawns it (docs/benchmarks.md, session 5).
             self.has_read = true;
-            let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-            let mut chunk = ReadBuf::uninit(&mut chunk);
-            poll_fn(|cx| Pin::new(&mut self.io).poll_read(cx, &mut chunk)).await?;
-            self.buf.extend_from_slice(chunk.filled());
-            Ok(chunk.filled().len())
+            poll_fn(|cx| {
+                let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+                let mut chunk = ReadBuf::uninit(&mut chunk);
+                ready!(Pin::new(&mut self.io).poll_read(cx, &mut chunk))?;
+                self.buf.extend_from_slice(chunk.filled());
+                Poll::Ready(Ok(chunk.filled().len()))
+            })
+            .await
         };
         matches!(timeout_at(deadline, read).await, Ok(Ok(n)) if n > 0)
     }
@@ -201,11 +207,35 @@ impl<T: Stream> Conn<T> {
         let text = |range: &std::ops::Range<usize>| std::str::from_utf8(&request[range.clone()]).unwrap_or("");
         let head = ApiRequest { method: "POST", path: text(&publish.path), query: text(&publish.query) };
         let body = request.slice(publish.head_len..);
-        let payload = stream::once(ready(Ok(body)));
+        let payload = stream::once(future::ready(Ok(body)));
         let response = crate::http::answer_publishing(state, publish.route, head, text(&publish.app_id), payload).await;
         if response::encode(response, publish.close, &mut self.out).await.is_err() {
             return false;
         }
         self.io.write_all(&self.out).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    /// The size of the future `make` returns, without making one.
+    fn future_size<A, F: Future>(_make: impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every connection's first task (this reader) and every WebSocket's task are moved
+    /// several times while tokio spawns them, so their futures' sizes are a cost per
+    /// connection; a buffer held across an `.await` once made the reader's 4.7 KB.
+    #[test]
+    fn the_per_connection_futures_stay_small() {
+        let reader = future_size(|(state, io): (State, TcpStream)| async move { read_requests(&state, io).await });
+        let websocket = future_size(|(state, handshake, io): (State, Handshake, TcpStream)| {
+            crate::connection::serve(state, handshake, io, BytesMut::new())
+        });
+        assert!(reader <= 2048, "the reader's future is {reader} bytes");
+        assert!(websocket <= 2048, "a WebSocket's future is {websocket} bytes");
     }
 }
