@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::subscriber::Interest;
 use tracing::Metadata;
-use tracing_subscriber::filter::FilterExt;
+use tracing_subscriber::filter::{FilterExt, LevelFilter};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, registry, EnvFilter, Layer};
@@ -56,5 +56,28 @@ impl<S> Filter<S> for QuietAcceptLoop {
         } else {
             Interest::always()
         }
+    }
+
+    /// No bound of its own, said explicitly: combined with `and`, a filter without a hint
+    /// makes the whole filter's hint "none", so the `log` facade's max level (which
+    /// tracing-subscriber sets from the hint at init) would stay at TRACE, and every
+    /// dependency's `log::debug!`/`trace!` (actix-server logs per connection) would be
+    /// formatted into a record and dispatched before being dropped.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::Registry;
+
+    #[test]
+    fn the_combined_filter_keeps_the_configured_level_as_its_bound() {
+        let filter = EnvFilter::new("warn").and(QuietAcceptLoop);
+        assert_eq!(Filter::<Registry>::max_level_hint(&filter), Some(LevelFilter::WARN));
+        let filter = EnvFilter::new("info,herald=debug").and(QuietAcceptLoop);
+        assert_eq!(Filter::<Registry>::max_level_hint(&filter), Some(LevelFilter::DEBUG));
     }
 }
