@@ -341,16 +341,20 @@ impl Connection {
         self.state.tap.emit(|| {
             TapEvent::new(&config.id, "client_event").socket(&self.socket_id).channel(channel).event(event).detail(format!("{} bytes", data.len()))
         });
-        self.state.webhooks.emit(
-            &config,
-            WebhookEvent::ClientEvent {
-                channel: channel.to_string(),
-                event: event.to_string(),
-                data,
-                socket_id: self.socket_id.clone(),
-                user_id,
-            },
-        );
+        // Relaying is the hot path: the webhook's copies of the strings are made only for an
+        // app that has webhooks (`emit` would drop the event otherwise).
+        if !config.webhooks.is_empty() {
+            self.state.webhooks.emit(
+                &config,
+                WebhookEvent::ClientEvent {
+                    channel: channel.to_string(),
+                    event: event.to_string(),
+                    data,
+                    socket_id: self.socket_id.clone(),
+                    user_id,
+                },
+            );
+        }
         self.state.adapter.publish(&self.app, channel, frame, Some(self.handle.socket_id)).await;
     }
 

@@ -76,10 +76,25 @@ pub fn ping() -> Frame {
     Frame::text(r#"{"event":"pusher:ping","data":"{}"}"#)
 }
 
+/// `pusher:error`, fields in the order a `serde_json::Value` would give them.
+#[derive(Serialize)]
+struct ErrorEvent<'a> {
+    data: ErrorData<'a>,
+    event: &'static str,
+}
+
+#[derive(Serialize)]
+struct ErrorData<'a> {
+    code: Option<u16>,
+    message: &'a str,
+}
+
 /// `pusher:error` with an object `data`; `code` is null for errors that keep the socket open.
+/// Every close herald starts sends one (a shutdown, thousands at once), so it is serialized
+/// from borrowed fields rather than built as a JSON value first.
 pub fn error(code: Option<u16>, message: &str) -> Frame {
-    let error = serde_json::json!({ "event": "pusher:error", "data": { "code": code, "message": message } });
-    Frame::text_with(|buf| serde_json::to_writer(buf, &error).expect("JSON values always serialize"))
+    let error = ErrorEvent { data: ErrorData { code, message }, event: "pusher:error" };
+    Frame::text_with(|buf| serde_json::to_writer(buf, &error).expect("plain fields always serialize"))
 }
 
 pub fn subscription_succeeded(channel: &str, data: &Value) -> Frame {
@@ -122,6 +137,14 @@ mod tests {
         assert_eq!(v["data"]["message"], "x");
         let v: Value = serde_json::from_str(error(None, "y").text_payload()).unwrap();
         assert!(v["data"]["code"].is_null());
+    }
+
+    #[test]
+    fn error_is_byte_for_byte_the_json_value_form() {
+        for (code, message) in [(Some(4200), "Server shutting down"), (None, "quote \" and \\ and é\n"), (Some(4100), "")] {
+            let value = serde_json::json!({ "event": "pusher:error", "data": { "code": code, "message": message } });
+            assert_eq!(error(code, message).text_payload(), value.to_string());
+        }
     }
 
     #[test]
