@@ -257,7 +257,7 @@ async fn housekeeping(state: State) {
         ticks += 1;
         for app in state.apps() {
             for (channel, count) in app.flush_subscription_counts() {
-                state.webhooks.emit(&app.config, WebhookEvent::SubscriptionCount { channel, subscription_count: count });
+                state.webhooks.emit(&app.config, || WebhookEvent::SubscriptionCount { channel, subscription_count: count });
             }
             if ticks % 60 == 0 {
                 app.cache.sweep();

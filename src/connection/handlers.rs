@@ -142,34 +142,34 @@ impl Connection {
 
     fn report_subscribed(&self, channel: &str, outcome: Subscribed) {
         let (webhooks, app) = (&self.state.webhooks, &self.app.config);
-        let channel = channel.to_string();
+        let channel = || channel.to_string();
         if outcome.occupied {
-            webhooks.emit(app, WebhookEvent::ChannelOccupied { channel: channel.clone() });
+            webhooks.emit(app, || WebhookEvent::ChannelOccupied { channel: channel() });
         }
         if let Some(member) = outcome.member_added {
-            webhooks.emit(app, WebhookEvent::MemberAdded { channel: channel.clone(), user_id: member.key });
+            webhooks.emit(app, || WebhookEvent::MemberAdded { channel: channel(), user_id: member.key });
         }
         if outcome.cache_miss {
-            webhooks.emit(app, WebhookEvent::CacheMiss { channel: channel.clone() });
+            webhooks.emit(app, || WebhookEvent::CacheMiss { channel: channel() });
         }
         if let Some(count) = outcome.count_sent {
-            webhooks.emit(app, WebhookEvent::SubscriptionCount { channel, subscription_count: count });
+            webhooks.emit(app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
         }
     }
 
     fn report_unsubscribed(&self, channel: &str, outcome: Unsubscribed) {
         let (webhooks, app) = (&self.state.webhooks, &self.app.config);
-        let channel = channel.to_string();
+        let channel = || channel.to_string();
         if let Some(member) = outcome.member_removed {
-            webhooks.emit(app, WebhookEvent::MemberRemoved { channel: channel.clone(), user_id: member.key });
+            webhooks.emit(app, || WebhookEvent::MemberRemoved { channel: channel(), user_id: member.key });
         }
         if let Some(count) = outcome.count_sent {
             if count > 0 {
-                webhooks.emit(app, WebhookEvent::SubscriptionCount { channel: channel.clone(), subscription_count: count });
+                webhooks.emit(app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
             }
         }
         if outcome.vacated {
-            webhooks.emit(app, WebhookEvent::ChannelVacated { channel });
+            webhooks.emit(app, || WebhookEvent::ChannelVacated { channel: channel() });
         }
     }
 
@@ -341,20 +341,13 @@ impl Connection {
         self.state.tap.emit(|| {
             TapEvent::new(&config.id, "client_event").socket(&self.socket_id).channel(channel).event(event).detail(format!("{} bytes", data.len()))
         });
-        // Relaying is the hot path: the webhook's copies of the strings are made only for an
-        // app that has webhooks (`emit` would drop the event otherwise).
-        if !config.webhooks.is_empty() {
-            self.state.webhooks.emit(
-                &config,
-                WebhookEvent::ClientEvent {
-                    channel: channel.to_string(),
-                    event: event.to_string(),
-                    data,
-                    socket_id: self.socket_id.clone(),
-                    user_id,
-                },
-            );
-        }
+        self.state.webhooks.emit(&config, || WebhookEvent::ClientEvent {
+            channel: channel.to_string(),
+            event: event.to_string(),
+            data,
+            socket_id: self.socket_id.clone(),
+            user_id,
+        });
         self.state.adapter.publish(&self.app, channel, frame, Some(self.handle.socket_id)).await;
     }
 

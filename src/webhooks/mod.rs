@@ -51,9 +51,13 @@ impl Webhooks {
         Webhooks { tx }
     }
 
-    /// Queues an event for `app` if the app has webhook targets. Never waits.
-    pub fn emit(&self, app: &AppConfig, event: WebhookEvent) {
-        self.enqueue(app, event, true);
+    /// Queues the event `make` builds if `app` has webhook targets; for an app without any,
+    /// `make` is never called, so callers on hot paths (every relayed client event) copy
+    /// nothing. Never waits.
+    pub fn emit(&self, app: &AppConfig, make: impl FnOnce() -> WebhookEvent) {
+        if !app.webhooks.is_empty() {
+            self.enqueue(app, make(), true);
+        }
     }
 
     /// Like [`Webhooks::emit`], for a leave whose delay and cancellation were already applied

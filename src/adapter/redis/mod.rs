@@ -222,7 +222,7 @@ impl RedisAdapter {
         let frame = outbound::event_json("pusher_internal:subscription_count", Some(channel), &data);
         self.publish(app, channel, frame, None).await;
         if let Some(state) = self.state() {
-            state.webhooks.emit(&app.config, WebhookEvent::SubscriptionCount { channel: channel.to_string(), subscription_count: count as usize });
+            state.webhooks.emit(&app.config, || WebhookEvent::SubscriptionCount { channel: channel.to_string(), subscription_count: count as usize });
         }
     }
 
