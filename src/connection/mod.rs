@@ -2,9 +2,9 @@
 //! handling of each client message.
 //!
 //! Every request that asks for `Upgrade: websocket` is decided by [`handshake`] and served by
-//! [`serve`]: inside the task herald's own HTTP/1.1 reader (`listener/`) runs for a plain TCP
-//! connection, or in a task of its own after actix-http's upgrade hook ([`accept`]). From then on the connection is herald's alone (see
-//! `socket.rs` for why herald frames WebSocket messages itself).
+//! [`serve`] in a task of its own, spawned by herald's own HTTP/1.1 reader (`listener/`) or
+//! by actix-http's upgrade hook ([`accept`]). From then on the connection is herald's alone
+//! (see `socket.rs` for why herald frames WebSocket messages itself).
 //!
 //! **Architecture invariant:** each connection has exactly one task, and it is the only
 //! writer to its socket. The rest of the server reaches it through a `ConnHandle`.

@@ -142,18 +142,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
 
     fn poll_flush(&mut self, cx: &mut Context<'_>, out: &mut Outgoing) -> Poll<io::Result<()>> {
         while !out.frames.is_empty() {
-            if out.frames.len() == 1 {
-                // One frame, the usual case outside bursts: a plain `send`. `writev` takes the
-                // VFS path (fd position lookup, iovec import) before reaching the same socket
-                // code, which profiles at ~3% of herald's CPU in unicast.
-                let bytes = &out.frames[0].wire()[out.written..];
-                let n = ready!(Pin::new(&mut self.io).poll_write(cx, bytes))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                out.advance(n);
-                continue;
-            }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             for (i, frame) in out.frames.iter().take(MAX_IOVECS).enumerate() {
@@ -161,7 +149,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WsSocket<T> {
                 slices[count] = IoSlice::new(bytes);
                 count += 1;
             }
-            let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+            // One frame, the usual case outside bursts, goes out with a plain `send`: `writev`
+            // takes the VFS path (fd position lookup, iovec import) before reaching the same
+            // socket code, ~3.5% of herald's CPU in unicast (docs/benchmarks.md, session 5).
+            let io = Pin::new(&mut self.io);
+            let n = ready!(if count == 1 { io.poll_write(cx, &slices[0]) } else { io.poll_write_vectored(cx, &slices[..count]) })?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
