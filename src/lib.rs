@@ -8,6 +8,7 @@
 //! - [`connection`]: the WebSocket upgrade and the one task per connection.
 //! - [`http`]: the signed HTTP API and health endpoints.
 //! - [`server`]: binding, running and graceful shutdown.
+//! - [`workers`]: the worker threads, each accepting and serving its own connections.
 
 pub mod adapter;
 pub mod config;
@@ -25,3 +26,4 @@ pub mod state;
 pub mod tap;
 pub mod tls;
 pub mod webhooks;
+pub mod workers;

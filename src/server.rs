@@ -12,6 +12,7 @@ use crate::protocol::close_code;
 use crate::state::{Shared, State};
 use crate::tls::ReloadableCert;
 use crate::webhooks::WebhookEvent;
+use crate::workers::{Workers, WorkersHandle};
 
 /// The HTTP service of one worker: actix-web routes for ordinary requests, and
 /// [`crate::connection::accept`] for every request that asks for `Upgrade: websocket`.
@@ -49,7 +50,7 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Set when the listener speaks TLS; reloaded on SIGHUP.
     pub tls: Option<Arc<ReloadableCert>>,
-    server: actix_web::dev::Server,
+    workers: Workers,
 }
 
 impl Server {
@@ -74,21 +75,16 @@ impl Server {
         grow_descriptor_table(&listener);
         // A second handle on the listening socket, to refuse new connections at shutdown.
         let _ = state.listener.set(listener.try_clone()?);
-        let builder = actix_server::Server::build()
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(state.config.shutdown_grace_period)
-            .backlog(4096);
         let factory_state = state.clone();
-        let (builder, tls) = if state.config.tls_cert.is_empty() {
-            let listen = move || crate::listener::reader(factory_state.clone(), http_service!(factory_state.clone(), addr));
-            (builder.listen("herald", listener, listen)?, None)
+        let (workers, tls) = if state.config.tls_cert.is_empty() {
+            let make = move || crate::listener::reader(factory_state.clone(), http_service!(factory_state.clone(), addr));
+            (Workers::start(&listener, workers, make)?, None)
         } else {
             let cert = ReloadableCert::load(&state.config.tls_cert, &state.config.tls_key).map_err(std::io::Error::other)?;
             let tls_config = cert.server_config().map_err(std::io::Error::other)?;
             // TLS handshakes in progress at once, per worker (actix's default is 256).
             actix_tls::accept::max_concurrent_tls_connect(2048);
-            let listen = move || {
+            let make = move || {
                 use actix_service::ServiceFactoryExt;
                 use actix_tls::accept::TlsError;
                 // HTTP/1.1 is the one protocol offered (herald speaks no HTTP/2), as actix-http
@@ -101,18 +97,18 @@ impl Server {
                     .map_err(TlsError::into_service_error)
                     .and_then(reader.map_err(TlsError::Service))
             };
-            (builder.listen("herald-tls", listener, listen)?, Some(cert))
+            (Workers::start(&listener, workers, make)?, Some(cert))
         };
         actix_web::rt::spawn(housekeeping(state.clone()));
         if state.config.metrics_enabled {
             start_metrics_listener(&state);
         }
-        Ok(Server { state, addr, tls, server: builder.run() })
+        Ok(Server { state, addr, tls, workers })
     }
 
     /// Runs until SIGTERM/SIGINT, then shuts down gracefully.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
+        let handle = self.workers.handle();
         let state = self.state.clone();
         if let Some(cert) = self.tls.clone() {
             actix_web::rt::spawn(reload_on_sighup(cert));
@@ -122,16 +118,17 @@ impl Server {
             tracing::info!("shutdown requested: closing sockets with 4200 so clients reconnect elsewhere");
             shutdown(&state, handle).await;
         });
-        self.server.await
+        self.workers.wait().await
     }
 
     /// A handle for tests to stop the server the way a signal would.
-    pub fn shutdown_handle(&self) -> (State, actix_web::dev::ServerHandle) {
-        (self.state.clone(), self.server.handle())
+    pub fn shutdown_handle(&self) -> (State, WorkersHandle) {
+        (self.state.clone(), self.workers.handle())
     }
 
+    /// Serves until the workers are stopped (through [`Server::shutdown_handle`]).
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        self.workers.wait().await
     }
 }
 
@@ -189,17 +186,16 @@ fn grow_descriptor_table(listener: &std::net::TcpListener) {
 
 /// Refuses new sockets, asks every socket to reconnect elsewhere (4200), waits for them to
 /// drain within the grace period, then stops the server.
-pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
+pub async fn shutdown(state: &State, handle: WorkersHandle) {
     state.begin_shutdown();
     // Stop accepting and close the listening socket at once: new connections are refused
     // (a load balancer fails over, a client retries elsewhere) instead of being accepted and
     // then reset when the process exits.
-    crate::logging::listener_closed();
     if let Some(listener) = state.listener.get() {
         let _ = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Both);
     }
-    // Then take the closed socket out of the accept loop (whose refused accept is not logged).
-    handle.pause().await;
+    // Every worker's accept then fails and ends; pausing ends any that has not tried yet.
+    handle.pause();
     for app in state.apps() {
         for conn in app.connections() {
             conn.close(close_code::SERVER_SHUTDOWN);
@@ -220,8 +216,8 @@ pub async fn shutdown(state: &State, handle: actix_web::dev::ServerHandle) {
     state.adapter.drain().await;
     state.webhooks.flush(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
     // Sockets that did not close in time (peers that stopped reading) are cut now rather than
-    // after a second full grace period inside actix.
-    handle.stop(drained.is_ok()).await;
+    // after a second full grace period.
+    handle.stop();
 }
 
 /// Serves `GET /metrics` on its own listener. A busy port is logged, not fatal: metrics must

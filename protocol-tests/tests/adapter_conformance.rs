@@ -260,7 +260,6 @@ async fn users_watchlists_and_termination_cross_nodes(cluster: Cluster) {
     assert_eq!(cluster.nodes[1].adapter.online_users(cluster.app(1), &["bob".into(), "nobody".into()]).await, vec![true, false]);
 
     cluster.nodes[0].adapter.terminate_user(cluster.app(0), "bob").await;
-    let mut bob = bob;
     let code = tokio::time::timeout(WAIT, bob.inbox.closed()).await.expect("bob's socket is asked to close");
     assert_eq!(code.code, 4009);
     cluster.app(2).users.sign_out("bob", &bob.handle.socket_id);

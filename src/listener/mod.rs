@@ -101,16 +101,16 @@ where
     match read_requests(&state, io).await {
         Next::Done => Ok(()),
         Next::WebSocket(handshake, io, early) => {
-            // A task of its own, so this one (and its share of actix-server's bookkeeping)
-            // ends now. Measured against living on inside this task: no slower, and 0.4 KB
-            // less per idle connection (docs/benchmarks.md, session 4).
+            // A task of its own, sized for the WebSocket alone, so this one ends now. Measured
+            // against living on inside this task: no slower, and 0.3 KB less per idle
+            // connection (docs/benchmarks.md, sessions 4 and 6).
             actix_web::rt::spawn(crate::connection::serve(state, handshake, io, early));
             Ok(())
         }
         Next::HandOver(io, read) => {
             let peer = io.tcp().peer_addr().ok();
             // Boxed: actix's dispatcher is kilobytes, and unboxed it would size this future
-            // (which actix-server's task holds twice) for a path few connections take.
+            // (every connection's first task) for a path few connections take.
             Box::pin(actix.call((Replay::new(read, io), Protocol::Http1, peer))).await
         }
     }

@@ -85,7 +85,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub config: Config,
     state: State,
-    handle: actix_web::dev::ServerHandle,
+    handle: herald::workers::WorkersHandle,
     /// Signalled by the server thread when its actix system has returned.
     stopped: mpsc::Receiver<()>,
 }
@@ -159,8 +159,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        // `stop` sends its command at once; the returned future only awaits completion.
-        drop(self.handle.stop(false));
+        self.handle.stop();
         // Bounded: a server that will not stop is left behind rather than hanging the suite.
         let _ = self.stopped.recv_timeout(THREAD_WAIT);
     }
