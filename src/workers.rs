@@ -172,7 +172,10 @@ where
                 // Shut down under the loop: herald is stopping, and that is not an error.
                 AcceptError::ListenerClosed => return,
                 AcceptError::Exhausted => {
-                    tracing::error!(error = %e, "cannot accept connections: out of file descriptors or memory; retrying in 500 ms (raise `ulimit -n`, or lower the connection limits)");
+                    tracing::error!(
+                        error = %e,
+                        "cannot accept connections: out of file descriptors or memory; retrying in 500 ms (raise the open-file limit: `ulimit -n`, systemd's LimitNOFILE; or set the apps' `max_connections` below it)"
+                    );
                     tokio::time::sleep(EXHAUSTED_PAUSE).await;
                 }
                 AcceptError::Other => {

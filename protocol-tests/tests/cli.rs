@@ -5,12 +5,10 @@
 //! The binary is not built by `cargo test -p protocol-tests`; run `cargo build` first, or point
 //! `HERALD_BIN` at one.
 
+use protocol_tests::harness::process::{herald_command, HeraldProcess, TempFile, PROCESS_WAIT};
 use protocol_tests::{WsClient, WAIT};
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 use herald::protocol::token;
 
@@ -34,110 +32,9 @@ key = "cli-key-2"
 secret = "cli-secret-value-2"
 "#;
 
-/// How long the server process may take to accept connections, and a CLI run may take.
-const PROCESS_WAIT: Duration = Duration::from_secs(10);
-
-fn herald_bin() -> PathBuf {
-    let path = std::env::var_os("HERALD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/herald"));
-    assert!(
-        path.is_file(),
-        "the herald binary is missing at {}: run `cargo build` in the workspace first (or set HERALD_BIN)",
-        path.display()
-    );
-    path
-}
-
-/// A command for the herald binary with no `HERALD_*` variable of the test environment.
-fn herald_command() -> std::process::Command {
-    let mut command = std::process::Command::new(herald_bin());
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HERALD_")) {
-        command.env_remove(name);
-    }
-    command
-}
-
-/// A temporary file removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!("herald-cli-test-{}.toml", rand::random::<u64>()));
-        std::fs::write(&path, contents).expect("write a temp file");
-        TempFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("temp paths are UTF-8")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A herald server process on a free port, killed on drop.
-struct HeraldProcess {
-    addr: SocketAddr,
-    config: TempFile,
-    child: Child,
-}
-
-impl HeraldProcess {
-    fn start() -> HeraldProcess {
-        // A port freed just before the start can be taken meanwhile; then try another.
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-            let config = TempFile::new(&format!("host = \"127.0.0.1\"\nport = {port}\n{CONFIG}"));
-            let child = herald_command()
-                .args(["serve", "--config", config.path()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn the herald server");
-            let mut server = HeraldProcess { addr: SocketAddr::from(([127, 0, 0, 1], port)), config, child };
-            if server.wait_until_listening() {
-                return server;
-            }
-        }
-        panic!("herald did not start listening on three free ports");
-    }
-
-    /// True once the port accepts connections; false if the process exited first.
-    fn wait_until_listening(&mut self) -> bool {
-        let deadline = Instant::now() + PROCESS_WAIT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                eprintln!("herald exited during start-up with {status}");
-                return false;
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("herald did not listen on {} within {PROCESS_WAIT:?}", self.addr);
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `--url … --app-id … --key … --secret …` for the first app.
-    fn flags(&self) -> Vec<String> {
-        ["--url", &self.url(), "--app-id", APP_ID, "--key", KEY, "--secret", SECRET].map(String::from).to_vec()
-    }
-}
-
-impl Drop for HeraldProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `--url … --app-id … --key … --secret …` for the first app.
+fn flags(server: &HeraldProcess) -> Vec<String> {
+    ["--url", &server.url(), "--app-id", APP_ID, "--key", KEY, "--secret", SECRET].map(String::from).to_vec()
 }
 
 /// What one CLI run produced.
@@ -185,7 +82,7 @@ async fn cli(args: &[&str]) -> Run {
 /// `herald ARGS` followed by the server's address and first app's credentials.
 async fn cli_at(server: &HeraldProcess, args: &[&str]) -> Run {
     let mut all = strings(args);
-    all.extend(server.flags());
+    all.extend(flags(server));
     cli_with(&all, &[], None).await
 }
 
@@ -258,7 +155,7 @@ async fn check_config_names_the_bad_key_and_exits_2() {
 
 #[tokio::test]
 async fn trigger_reaches_a_subscriber() {
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let mut client = WsClient::connect_app(server.addr, KEY).await;
     client.subscribe("news").await;
 
@@ -269,7 +166,7 @@ async fn trigger_reaches_a_subscriber() {
 
     // `--data -` reads stdin (one trailing newline dropped); several channels in one request.
     let mut args = strings(&["trigger", "-c", "other", "-c", "news", "-e", "piped", "-d", "-"]);
-    args.extend(server.flags());
+    args.extend(flags(&server));
     let run = cli_with(&args, &[], Some("{\"n\":2}\n")).await;
     assert_eq!(run.json(), json!({}));
     assert_eq!(client.recv_json().await, json!({"event": "piped", "channel": "news", "data": r#"{"n":2}"#}));
@@ -283,7 +180,7 @@ async fn trigger_reaches_a_subscriber() {
 
 #[tokio::test]
 async fn credentials_come_from_the_config_file_or_the_environment() {
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let mut first = WsClient::connect_app(server.addr, KEY).await;
     first.subscribe("news").await;
     let mut second = WsClient::connect_app(server.addr, "cli-key-2").await;
@@ -314,7 +211,7 @@ async fn credentials_come_from_the_config_file_or_the_environment() {
 
 #[tokio::test]
 async fn channels_channel_and_users_print_json() {
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let mut public = WsClient::connect_app(server.addr, KEY).await;
     public.subscribe("news").await;
     let mut member = WsClient::connect_app(server.addr, KEY).await;
@@ -341,7 +238,7 @@ async fn channels_channel_and_users_print_json() {
 
 #[tokio::test]
 async fn terminate_disconnects_a_signed_in_user() {
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let mut client = WsClient::connect_app(server.addr, KEY).await;
     let user_data = r#"{"id":"user-7"}"#;
     let signed = cli(&["sign-user", "--config", server.config.path(), client.socket_id(), user_data]).await.json();
@@ -357,7 +254,7 @@ async fn terminate_disconnects_a_signed_in_user() {
 
 #[tokio::test]
 async fn a_refused_request_exits_1_with_the_status_and_body_on_stderr() {
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let run = cli(&["channels", "--url", &server.url(), "--app-id", APP_ID, "--key", KEY, "--secret", "wrong-secret"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
@@ -373,7 +270,7 @@ async fn a_refused_request_exits_1_with_the_status_and_body_on_stderr() {
 
 #[tokio::test]
 async fn an_unreachable_server_exits_1() {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let run = cli(&["trigger", "--url", &format!("http://127.0.0.1:{port}"), "-c", "news", "-e", "e", "-d", "1"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "{run:?}");
@@ -451,7 +348,7 @@ async fn sign_channel_output_verifies_and_is_accepted_by_the_server() {
     assert_eq!(token::verify(user["auth"].as_str(), KEY, SECRET, &to_sign), Ok(()));
 
     // End to end: a real connection subscribes with what the CLI signed.
-    let server = HeraldProcess::start();
+    let server = HeraldProcess::start(CONFIG);
     let mut client = WsClient::connect_app(server.addr, KEY).await;
     let signed = cli(&["sign-channel", "--config", server.config.path(), client.socket_id(), "private-orders"]).await.json();
     client.send_subscribe("private-orders", signed["auth"].as_str(), None).await;

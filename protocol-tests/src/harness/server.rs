@@ -1,7 +1,7 @@
 //! A real herald running in-process on `127.0.0.1:0`, on its own thread and actix system.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use super::process::TempFile;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -56,10 +56,8 @@ impl IntoConfig for &str {
     /// Loads the TOML through herald's own loader, so it is validated exactly as in production
     /// (and no `HERALD_*` variable of the test environment leaks in).
     fn into_config(self) -> Config {
-        let path = std::env::temp_dir().join(format!("herald-test-{}.toml", rand::random::<u64>()));
-        std::fs::write(&path, self).expect("write the test config to the temp dir");
-        let _cleanup = RemoveOnDrop(path.clone());
-        match Config::load(Some(&path), Vec::new()) {
+        let file = TempFile::new(self);
+        match Config::load(Some(file.path().as_ref()), Vec::new()) {
             Ok((config, _generated)) => config,
             Err(e) => panic!("test config does not load: {e}\n{self}"),
         }
@@ -69,14 +67,6 @@ impl IntoConfig for &str {
 impl IntoConfig for String {
     fn into_config(self) -> Config {
         self.as_str().into_config()
-    }
-}
-
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
