@@ -10,11 +10,15 @@
 //! server on one core that was a context switch for most connections, and herald spent
 //! 1.3× the reference's CPU per connect (docs/benchmarks.md, session 6). Accepting where the
 //! connection is served costs nothing extra; the kernel's accept queue is shared, so a busy
-//! worker simply accepts less and an idle one more.
+//! worker simply accepts less and an idle one more. The price: every idle worker is woken for
+//! a new connection and all but one find it taken, which measured at par with actix-server's
+//! handover even with 8 workers on one core. One listening socket per worker
+//! (`SO_REUSEPORT`) would avoid that wake, but it would let a second process bind the
+//! port without an error, and it would tie each connection to one worker's queue.
 
 use actix_service::{Service, ServiceFactory};
-use std::future::poll_fn;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::future::poll_fn;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -119,6 +123,8 @@ impl Workers {
         let mut first_failure = None;
         while let Some((index, result)) = failures.next().await {
             if let Err(reason) = result {
+                // Logged here: the caller only learns that the server failed.
+                tracing::error!("worker {index} {reason}; stopping the server");
                 self.handle.stop();
                 first_failure.get_or_insert(format!("worker {index} {reason}"));
             }
@@ -201,20 +207,25 @@ enum AcceptError {
 
 impl AcceptError {
     fn of(error: &io::Error) -> AcceptError {
-        match error.kind() {
-            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused => {
-                return AcceptError::Connection
-            }
-            io::ErrorKind::InvalidInput => return AcceptError::ListenerClosed,
-            _ => {}
-        }
         match error.raw_os_error() {
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Exhausted,
-            // accept(2): errors of the new socket's network, passed on as accept's own.
-            Some(libc::EPROTO | libc::EPERM | libc::ENETDOWN | libc::ENOPROTOOPT | libc::EHOSTDOWN | libc::ENONET | libc::EHOSTUNREACH | libc::EOPNOTSUPP | libc::ENETUNREACH) => {
-                AcceptError::Connection
-            }
+            // What accept(2) answers on a listening socket that was shut down.
             Some(libc::EINVAL) => AcceptError::ListenerClosed,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Exhausted,
+            // The queued connection was reset, or an error of its network that accept(2)
+            // passes on as its own.
+            Some(
+                libc::ECONNABORTED
+                | libc::ECONNRESET
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH,
+            ) => AcceptError::Connection,
             _ => AcceptError::Other,
         }
     }
