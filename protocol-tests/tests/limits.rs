@@ -34,16 +34,29 @@ async fn stalled_reader(server: &TestServer, channel: &str) -> RawSocket {
 
 /// Triggers the flood while `reader` reads concurrently; returns the reader (still connected)
 /// and the events it received.
+///
+/// The reader is healthy by construction: a batch is published only once it has received every
+/// earlier one, so it never has more than one batch (10 frames, under the queue's 16) waiting
+/// for it. It shares this test's thread with the publishing, and with herald's workers free to
+/// publish on one thread and write to it on another, an unpaced flood could outrun it, and
+/// herald would rightly close it as a slow consumer too.
 async fn flood(api: &Api, channel: &'static str, mut reader: WsClient) -> (WsClient, Vec<Value>) {
+    let (progress, mut received) = tokio::sync::watch::channel(0usize);
     let collector = tokio::spawn(async move {
         let mut events = Vec::with_capacity(FLOOD_EVENTS);
         while events.len() < FLOOD_EVENTS {
             events.push(reader.recv_json().await);
+            progress.send_replace(events.len());
         }
         (reader, events)
     });
     let data = "x".repeat(FLOOD_DATA_BYTES);
     for first in (0..FLOOD_EVENTS).step_by(FLOOD_BATCH) {
+        let caught_up = received.wait_for(|&n| n >= first);
+        tokio::time::timeout(WAIT, caught_up)
+            .await
+            .unwrap_or_else(|_| panic!("the healthy reader did not receive the events before e{first} within {WAIT:?}"))
+            .expect("the reader task is running");
         let batch: Vec<Value> =
             (first..first + FLOOD_BATCH).map(|i| json!({"name": format!("e{i}"), "channel": channel, "data": data})).collect();
         api.post("/batch_events", &json!({ "batch": batch })).await.expect(200);
