@@ -203,8 +203,10 @@ pub async fn shutdown(state: &State, handle: WorkersHandle) {
     }
     let grace = Duration::from_secs(state.config.shutdown_grace_period);
     let deadline = tokio::time::Instant::now() + grace;
+    // Drained means every session has said goodbye (its queued frames, 4200, the close
+    // handshake, each bounded): stopping the workers would cut one still under way.
     let drained = tokio::time::timeout_at(deadline, async {
-        while state.apps().any(|a| a.connection_count() > 0) {
+        while state.live_sessions() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -215,8 +217,8 @@ pub async fn shutdown(state: &State, handle: WorkersHandle) {
     // Leaves caused by the shutdown are sent now rather than after the leave delay.
     state.adapter.drain().await;
     state.webhooks.flush(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
-    // Sockets that did not close in time (peers that stopped reading) are cut now rather than
-    // after a second full grace period.
+    // Sockets that did not close in time (peers that stopped reading) are cut now: each
+    // worker drops its runtime, and with it every connection task it still holds.
     handle.stop();
 }
 

@@ -1,7 +1,7 @@
 //! The state every request handler and connection task shares.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::adapter::Adapter;
@@ -25,6 +25,8 @@ pub struct Shared {
     pub listener: std::sync::OnceLock<std::net::TcpListener>,
     /// Set on SIGTERM/SIGINT: `/ready` turns false and new sockets are refused.
     shutting_down: AtomicBool,
+    /// WebSocket sessions not yet over, their goodbye included: what a shutdown drains.
+    sessions: AtomicUsize,
 }
 
 impl Shared {
@@ -39,7 +41,7 @@ impl Shared {
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false) })
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false), sessions: AtomicUsize::new(0) })
     }
 
     pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {
@@ -60,5 +62,27 @@ impl Shared {
 
     pub fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Counts a WebSocket session until the guard is dropped, after its goodbye.
+    pub fn session_started(&self) -> SessionGuard<'_> {
+        self.sessions.fetch_add(1, Ordering::AcqRel);
+        SessionGuard { state: self }
+    }
+
+    /// WebSocket sessions still running or saying goodbye.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.load(Ordering::Acquire)
+    }
+}
+
+/// One WebSocket session, counted in [`Shared::live_sessions`] while it lives.
+pub struct SessionGuard<'a> {
+    state: &'a Shared,
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        self.state.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -62,12 +62,19 @@ enum Written {
 }
 
 pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(state: State, app: Arc<AppHub>, mut socket: WsSocket<T>, handshake: Vec<u8>) {
+    // Held until the goodbye is over: a shutdown waits for it before it stops the workers.
+    let _session = state.session_started();
     let (handle, inbox) = loop {
         let (handle, inbox) = ConnHandle::new(SocketId::random(), state.config.connection_queue_size);
         if app.add_connection(handle.clone()) {
             break (handle, inbox);
         }
     };
+    // Admitted just before a shutdown began, registered after its sweep asked every socket
+    // to close: this one closes itself, so the drain never waits on it.
+    if state.is_shutting_down() {
+        handle.close(close_code::SERVER_SHUTDOWN);
+    }
     let socket_id = handle.socket_id.to_string();
     let mut conn = Connection::new(state.clone(), app.clone(), handle, socket_id.clone());
     if !state.adapter.connection_opened(&app).await {
