@@ -204,15 +204,17 @@ pub async fn shutdown(state: &State, handle: WorkersHandle) {
     let grace = Duration::from_secs(state.config.shutdown_grace_period);
     let deadline = tokio::time::Instant::now() + grace;
     // Drained means every session has said goodbye (its queued frames, 4200, the close
-    // handshake, each bounded): stopping the workers would cut one still under way.
+    // handshake, each bounded) and every HTTP request read has been answered (answered with
+    // `Connection: close` from now on, so clients take their next request elsewhere):
+    // stopping the workers would cut one still under way.
     let drained = tokio::time::timeout_at(deadline, async {
-        while state.live_sessions() > 0 {
+        while state.in_flight() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("grace period ended with sockets still open; stopping anyway");
+        tracing::warn!("grace period ended with sockets or requests still open; stopping anyway");
     }
     // Leaves caused by the shutdown are sent now rather than after the leave delay.
     state.adapter.drain().await;

@@ -27,6 +27,8 @@ pub struct Shared {
     shutting_down: AtomicBool,
     /// WebSocket sessions not yet over, their goodbye included: what a shutdown drains.
     sessions: AtomicUsize,
+    /// HTTP requests read and not yet answered: a shutdown drains these too.
+    requests: AtomicUsize,
 }
 
 impl Shared {
@@ -41,7 +43,7 @@ impl Shared {
             apps_by_id.insert(app.id.clone(), hub.clone());
             apps_by_key.insert(app.key.clone(), hub);
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false), sessions: AtomicUsize::new(0) })
+        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false), sessions: AtomicUsize::new(0), requests: AtomicUsize::new(0) })
     }
 
     pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {
@@ -65,24 +67,36 @@ impl Shared {
     }
 
     /// Counts a WebSocket session until the guard is dropped, after its goodbye.
-    pub fn session_started(&self) -> SessionGuard<'_> {
-        self.sessions.fetch_add(1, Ordering::AcqRel);
-        SessionGuard { state: self }
+    pub fn session_started(&self) -> InFlight<'_> {
+        InFlight::count(&self.sessions)
     }
 
-    /// WebSocket sessions still running or saying goodbye.
-    pub fn live_sessions(&self) -> usize {
-        self.sessions.load(Ordering::Acquire)
+    /// Counts an HTTP request until the guard is dropped, once it is answered.
+    pub fn request_started(&self) -> InFlight<'_> {
+        InFlight::count(&self.requests)
+    }
+
+    /// WebSocket sessions still running or saying goodbye, plus HTTP requests not yet
+    /// answered: what a shutdown waits for before it stops the workers.
+    pub fn in_flight(&self) -> usize {
+        self.sessions.load(Ordering::Acquire) + self.requests.load(Ordering::Acquire)
     }
 }
 
-/// One WebSocket session, counted in [`Shared::live_sessions`] while it lives.
-pub struct SessionGuard<'a> {
-    state: &'a Shared,
+/// One session or request, counted in [`Shared::in_flight`] while it lives.
+pub struct InFlight<'a> {
+    counter: &'a AtomicUsize,
 }
 
-impl Drop for SessionGuard<'_> {
+impl<'a> InFlight<'a> {
+    fn count(counter: &'a AtomicUsize) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight { counter }
+    }
+}
+
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.state.sessions.fetch_sub(1, Ordering::AcqRel);
+        self.counter.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -76,14 +76,23 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
+    // A shutdown waits for the request to be answered.
+    let _request = state.request_started();
     let route = if req.method() == Method::POST { publishing_route(req.path()).map(|(route, _)| route) } else { None };
-    let Some(route) = route else {
-        return Ok(Response::from(app.call(req).await?).map_into_boxed_body());
+    let mut response = match route {
+        None => Response::from(app.call(req).await?).map_into_boxed_body(),
+        Some(route) => {
+            let payload = req.take_payload();
+            let (_, encoded_app_id) = publishing_route(req.path()).expect("matched above");
+            let head = ApiRequest { method: req.method().as_str(), path: req.path(), query: req.uri().query().unwrap_or("") };
+            Response::from(answer(state, route, head, encoded_app_id, payload).await)
+        }
     };
-    let payload = req.take_payload();
-    let (_, encoded_app_id) = publishing_route(req.path()).expect("matched above");
-    let head = ApiRequest { method: req.method().as_str(), path: req.path(), query: req.uri().query().unwrap_or("") };
-    Ok(Response::from(answer(state, route, head, encoded_app_id, payload).await))
+    // While shutting down, the client is told to take its next request elsewhere.
+    if state.is_shutting_down() {
+        response.head_mut().set_connection_type(actix_http::ConnectionType::Close);
+    }
+    Ok(response)
 }
 
 /// Answers a publishing request and counts it in the metrics. Shared with herald's own

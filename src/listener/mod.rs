@@ -148,7 +148,7 @@ async fn read_requests<T: Stream>(state: &State, io: T) -> Next<T> {
             }
         };
         // The body's deadline is the request's: a client that stalls mid-body is dropped.
-        if !conn.publish(state, &publish, Instant::now() + REQUEST_TIMEOUT).await || publish.close {
+        if !conn.publish(state, &publish, Instant::now() + REQUEST_TIMEOUT).await {
             let _ = conn.io.shutdown().await;
             return Next::Done;
         }
@@ -194,8 +194,11 @@ impl<T: Stream> Conn<T> {
     }
 
     /// Reads the body, answers the request and writes the response; false when the
-    /// connection must end (it failed, or stalled past `deadline`).
+    /// connection must end (it failed, stalled past `deadline`, or is closed after this
+    /// response).
     async fn publish(&mut self, state: &State, publish: &Publish, deadline: Instant) -> bool {
+        // A shutdown waits for the request, body and response included.
+        let _request = state.request_started();
         let len = publish.head_len + publish.body_len;
         while self.buf.len() < len {
             if !self.read(deadline).await {
@@ -209,10 +212,12 @@ impl<T: Stream> Conn<T> {
         let body = request.slice(publish.head_len..);
         let payload = stream::once(future::ready(Ok(body)));
         let response = crate::http::answer_publishing(state, publish.route, head, text(&publish.app_id), payload).await;
-        if response::encode(response, publish.close, &mut self.out).await.is_err() {
+        // While shutting down, the client is told to take its next request elsewhere.
+        let close = publish.close || state.is_shutting_down();
+        if response::encode(response, close, &mut self.out).await.is_err() {
             return false;
         }
-        self.io.write_all(&self.out).await.is_ok()
+        self.io.write_all(&self.out).await.is_ok() && !close
     }
 }
 

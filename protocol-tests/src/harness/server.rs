@@ -139,6 +139,11 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// WebSocket sessions and HTTP requests herald is in the middle of (what a shutdown waits for).
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight()
+    }
+
     /// Runs herald's graceful shutdown (4200 to every socket, drain, stop) on a task of the
     /// caller's runtime, so the test can keep reading its sockets while it proceeds.
     pub fn begin_graceful_shutdown(&self) -> tokio::task::JoinHandle<()> {
