@@ -78,6 +78,9 @@ where
 {
     // A shutdown waits for the request to be answered.
     let _request = state.request_started();
+    // Decided as the request arrives: `/ready`'s answer depends on the shutdown too, and a
+    // shutdown beginning in between must not make it say 200 and close the connection.
+    let closing = state.is_shutting_down();
     let route = if req.method() == Method::POST { publishing_route(req.path()).map(|(route, _)| route) } else { None };
     let mut response = match route {
         None => Response::from(app.call(req).await?).map_into_boxed_body(),
@@ -89,7 +92,7 @@ where
         }
     };
     // While shutting down, the client is told to take its next request elsewhere.
-    if state.is_shutting_down() {
+    if closing {
         response.head_mut().set_connection_type(actix_http::ConnectionType::Close);
     }
     Ok(response)

@@ -212,7 +212,8 @@ impl<T: Stream> Conn<T> {
         let body = request.slice(publish.head_len..);
         let payload = stream::once(future::ready(Ok(body)));
         let response = crate::http::answer_publishing(state, publish.route, head, text(&publish.app_id), payload).await;
-        // While shutting down, the client is told to take its next request elsewhere.
+        // While shutting down (even if it began during this request, whose answer does not
+        // depend on it), the client is told to take its next request elsewhere.
         let close = publish.close || state.is_shutting_down();
         if response::encode(response, close, &mut self.out).await.is_err() {
             return false;

@@ -114,8 +114,11 @@ function keepAliveProbe(port) {
     const socket = net.connect(port, '127.0.0.1', () => {
       resolve({
         get(path) {
-          return new Promise((res) => {
+          return new Promise((res, rej) => {
             let buf = '';
+            // A connection the server closed fails the request instead of leaving it pending.
+            const onClose = () => rej(new Error(`the server closed the kept-alive connection before answering GET ${path}`));
+            if (socket.destroyed || socket.readableEnded) return onClose();
             const onData = (d) => {
               buf += d;
               const end = buf.indexOf('\r\n\r\n');
@@ -123,9 +126,11 @@ function keepAliveProbe(port) {
               const length = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
               if (buf.length < end + 4 + length) return;
               socket.off('data', onData);
+              socket.off('close', onClose);
               res({ status: Number(buf.slice(9, 12)), body: buf.slice(end + 4, end + 4 + length) });
             };
             socket.on('data', onData);
+            socket.once('close', onClose);
             socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n`);
           });
         },
