@@ -20,7 +20,6 @@ use actix_service::{Service, ServiceFactory};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::poll_fn;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -91,9 +90,10 @@ impl Workers {
             let phase = handle.phase.subscribe();
             let make = make.clone();
             let (done, done_rx) = oneshot::channel();
+            // A worker that panics drops `done` unsent, which `wait` reports as a panic.
             std::thread::Builder::new().name(format!("herald-worker-{index}")).spawn(move || {
-                // The service is built inside the runtime: actix-http's starts a task there.
-                let served = std::panic::catch_unwind(AssertUnwindSafe(|| match actix_web::rt::Runtime::new() {
+                let served = match actix_web::rt::Runtime::new() {
+                    // The service is built inside the runtime: actix-http's starts a task there.
                     Ok(runtime) => {
                         let served = runtime.block_on(async move { run_worker(listener, phase, make()).await });
                         // Dropping the runtime drops every connection task it still holds.
@@ -101,8 +101,8 @@ impl Workers {
                         served
                     }
                     Err(e) => Err(format!("could not start its runtime: {e}")),
-                }));
-                let _ = done.send(served.unwrap_or_else(|_| Err("panicked".into())));
+                };
+                let _ = done.send(served);
             })?;
             stopped.push(done_rx);
         }

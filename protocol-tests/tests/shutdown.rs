@@ -3,9 +3,8 @@
 
 use protocol_tests::{Api, RawFrame, RawSocket, TestServer, WsClient, WAIT};
 use serde_json::json;
+use protocol_tests::harness::http1::{signed_trigger, Http1};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const QUICK_GRACE: &str = r#"
 shutdown_grace_period = 2
@@ -75,55 +74,21 @@ async fn the_drain_waits_for_a_slow_close_handshake() {
     tokio::time::timeout(Duration::from_millis(1000), shutdown).await.expect("shutdown finished").expect("shutdown task did not panic");
 }
 
-/// Reads one HTTP response (its head and a `Content-Length` body), leaving the connection open.
-async fn read_response(stream: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 1024];
-    loop {
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                return text;
-            }
-        }
-        let n = tokio::time::timeout(WAIT, stream.read(&mut chunk)).await.expect("a response in time").expect("read");
-        assert!(n > 0, "the connection closed before the response was whole");
-        got.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Reads one HTTP response and then the end of the stream; returns the response.
-async fn response_then_eof(stream: &mut TcpStream) -> String {
-    let mut all = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut all)).await.expect("the server answered and closed").expect("read");
-    String::from_utf8(all).expect("an HTTP response is text")
-}
-
 /// A request in flight when the shutdown begins (here its body still arriving) is answered
 /// before the workers stop, with `Connection: close` so the client's next request goes to
 /// another node; the shutdown waits for it.
 #[tokio::test]
 async fn a_request_in_flight_is_answered_with_connection_close_before_the_stop() {
     let server = TestServer::start(QUICK_GRACE);
-    let api = Api::new(&server);
-    let body = json!({"name": "late", "channel": "news", "data": "{}"}).to_string();
-    let path = api.path("/events");
-    let query = api.signed_query("POST", &path, body.as_bytes(), &[]);
-    let head = format!("POST {path}?{query} HTTP/1.1\r\nHost: herald\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
-    let mut publisher = TcpStream::connect(server.addr).await.unwrap();
-    // The head and half the body: the request is being read when the shutdown begins.
-    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
-    publisher.write_all(head.as_bytes()).await.unwrap();
-    publisher.write_all(first).await.unwrap();
+    let request = signed_trigger(&Api::new(&server), "news", "{}", "");
+    let mut publisher = Http1::connect(server.addr).await;
+    // The head and part of the body: the request is being read when the shutdown begins.
+    let (first, rest) = request.split_at(request.len() - 10);
+    publisher.send(first).await;
     // A load balancer's kept-alive connection, in use before the shutdown.
-    let mut probe = TcpStream::connect(server.addr).await.unwrap();
-    probe.write_all(b"GET /ready HTTP/1.1\r\nHost: herald\r\n\r\n").await.unwrap();
-    let ready = read_response(&mut probe).await;
-    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let mut probe = Http1::connect(server.addr).await;
+    probe.send(b"GET /ready HTTP/1.1\r\nHost: herald\r\n\r\n").await;
+    assert_eq!(probe.response().await.status, 200);
     // Nothing is sent back until the body is whole; herald's own count shows it has begun.
     let deadline = tokio::time::Instant::now() + WAIT;
     while server.in_flight() == 0 {
@@ -134,14 +99,16 @@ async fn a_request_in_flight_is_answered_with_connection_close_before_the_stop()
     let shutdown = server.begin_graceful_shutdown();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!shutdown.is_finished(), "the shutdown finished while a request was still being read");
-    publisher.write_all(rest).await.unwrap();
-    let answer = response_then_eof(&mut publisher).await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    publisher.send(rest).await;
+    let answer = publisher.response().await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
+    publisher.expect_eof().await;
 
-    probe.write_all(b"GET /ready HTTP/1.1\r\nHost: herald\r\n\r\n").await.unwrap();
-    let ready = response_then_eof(&mut probe).await;
-    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
-    assert!(ready.to_ascii_lowercase().contains("connection: close"), "{ready}");
+    probe.send(b"GET /ready HTTP/1.1\r\nHost: herald\r\n\r\n").await;
+    let ready = probe.response().await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert_eq!(ready.header("connection"), Some("close"), "{ready:?}");
+    probe.expect_eof().await;
     tokio::time::timeout(WAIT, shutdown).await.expect("shutdown finished").expect("shutdown task did not panic");
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod http1;
 pub mod process;
 pub mod raw;
 pub mod server;
