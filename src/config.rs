@@ -219,12 +219,15 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        overlay_env(&mut table, env)?;
+        let single_app_env = overlay_env(&mut table, env)?;
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let reason = inner.message().trim().to_string();
-            let env = format!("HERALD_{}", key.split(['.', '[']).next().unwrap_or("").to_ascii_uppercase());
+            let env = match key.strip_prefix("apps[0].") {
+                Some(field) if single_app_env => format!("HERALD_APP_{}", field.to_ascii_uppercase()),
+                _ => format!("HERALD_{}", key.split(['.', '[']).next().unwrap_or("").to_ascii_uppercase()),
+            };
             ConfigError(format!("key `{key}` (or {env}): {reason}; see docs/configuration.md for every key"))
         })?;
         let generated = config.apps.is_empty();
@@ -357,15 +360,16 @@ impl Config {
 }
 
 /// Maps `HERALD_FOO_BAR=value` onto the top-level key `foo_bar`. `HERALD_APPS` takes a JSON
-/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET` define a single app. Other
-/// `HERALD_*` variables (tooling such as `HERALD_BIN`, or `HERALD_LOG_FILTER`) are not
-/// configuration keys and are left alone.
-fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
-    let known = match toml::Value::try_from(Config::default()) {
-        Ok(toml::Value::Table(t)) => t.keys().cloned().collect::<HashSet<String>>(),
-        _ => HashSet::new(),
-    };
+/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET`, with `HERALD_APP_<KEY>` for any
+/// other scalar app key (`HERALD_APP_CLIENT_EVENTS=true`), define a single app, the way
+/// container images are usually configured. Other `HERALD_*` variables (tooling such as
+/// `HERALD_BIN`, or `HERALD_LOG_FILTER`) are not configuration keys and are left alone.
+/// Returns whether the apps came from the single-app variables, so errors can name them.
+fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<bool, ConfigError> {
+    let known = keys_of(Config::default());
+    let known_app = keys_of(AppConfig::default());
     let mut single_app = toml::Table::new();
+    let mut apps_json = false;
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("HERALD_") else { continue };
         let key = rest.to_ascii_lowercase();
@@ -376,9 +380,14 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
                 let apps = toml::Value::try_from(json)
                     .map_err(|e| ConfigError(format!("HERALD_APPS cannot be used: {e}")))?;
                 table.insert("apps".into(), apps);
+                apps_json = true;
             }
             "app_id" | "app_key" | "app_secret" => {
                 single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
+            }
+            // Webhooks are lists of tables: they need HERALD_APPS or the file.
+            _ if key.strip_prefix("app_").is_some_and(|k| k != "webhooks" && known_app.contains(k)) => {
+                single_app.insert(key["app_".len()..].to_string(), scalar(&value));
             }
             _ if known.contains(&key) => {
                 let parsed = if matches!(key.as_str(), "redis_url" | "prefix" | "host" | "log" | "tls_cert" | "tls_key" | "metrics_host" | "console_token") {
@@ -393,10 +402,32 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
             _ => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
         }
     }
-    if !single_app.is_empty() {
-        table.insert("apps".into(), toml::Value::Array(vec![toml::Value::Table(single_app)]));
+    if single_app.is_empty() {
+        return Ok(false);
     }
-    Ok(())
+    if apps_json {
+        return Err(ConfigError("HERALD_APPS and HERALD_APP_* both define apps; use one of them".into()));
+    }
+    for field in ["id", "key", "secret"] {
+        if !single_app.contains_key(field) {
+            let set: Vec<String> = single_app.keys().map(|k| format!("HERALD_APP_{}", k.to_ascii_uppercase())).collect();
+            return Err(ConfigError(format!(
+                "{} set without HERALD_APP_{}: the HERALD_APP_* variables define one app and need HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET",
+                set.join(", "),
+                field.to_ascii_uppercase()
+            )));
+        }
+    }
+    table.insert("apps".into(), toml::Value::Array(vec![toml::Value::Table(single_app)]));
+    Ok(true)
+}
+
+/// The keys a config struct serializes to: what an environment variable may name.
+fn keys_of(value: impl Serialize) -> HashSet<String> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
+        _ => HashSet::new(),
+    }
 }
 
 fn scalar(value: &str) -> toml::Value {
@@ -444,6 +475,32 @@ mod tests {
         assert_eq!(c.apps[0].key, "k");
         let c = load_str("", &[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b","client_events":true}]"#)]).unwrap();
         assert!(c.apps[0].client_events);
+    }
+
+    #[test]
+    fn single_app_env_takes_every_scalar_app_key() {
+        let creds = [("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "s")];
+        let with = |extra: &[(&'static str, &'static str)]| [&creds[..], extra].concat();
+        let c = load_str(
+            "[[apps]]\nid = \"9\"\nkey = \"file\"\nsecret = \"x\"\n",
+            &with(&[("HERALD_APP_CLIENT_EVENTS", "true"), ("HERALD_APP_MAX_CONNECTIONS", "500"), ("HERALD_APP_SUBSCRIPTION_COUNT", "true")]),
+        )
+        .unwrap();
+        assert_eq!(c.apps.len(), 1, "the variables' app replaces the file's");
+        assert_eq!((c.apps[0].id.as_str(), c.apps[0].key.as_str()), ("5", "k"));
+        assert!(c.apps[0].client_events && c.apps[0].subscription_count);
+        assert_eq!(c.apps[0].max_connections, 500);
+        assert_eq!(c.apps[0].max_presence_members, 100, "unset keys keep their defaults");
+        // A numeric-looking secret stays a string.
+        let c = load_str("", &[("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "123"), ("HERALD_APP_SECRET", "456")]).unwrap();
+        assert_eq!(c.apps[0].secret, "456");
+
+        let e = load_str("", &with(&[("HERALD_APP_CLIENT_EVENTS", "yes")])).unwrap_err().to_string();
+        assert!(e.contains("HERALD_APP_CLIENT_EVENTS") && e.contains("apps[0].client_events"), "{e}");
+        let e = load_str("", &[("HERALD_APP_CLIENT_EVENTS", "true"), ("HERALD_APP_ID", "5")]).unwrap_err().to_string();
+        assert!(e.contains("without HERALD_APP_KEY") && e.contains("HERALD_APP_CLIENT_EVENTS"), "{e}");
+        let e = load_str("", &with(&[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b"}]"#)])).unwrap_err().to_string();
+        assert!(e.contains("HERALD_APPS and HERALD_APP_*"), "{e}");
     }
 
     #[test]
