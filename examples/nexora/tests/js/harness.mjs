@@ -195,7 +195,7 @@ export function record(channel, event) {
   return seen;
 }
 
-function withTimeout(promise, ms, what) {
+export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

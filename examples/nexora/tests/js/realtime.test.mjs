@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, connect, connected, login, next, record, sleep, startStack, subscribe, CRON_SECRET } from './harness.mjs';
+import { api, connect, connected, login, next, record, startStack, subscribe, withTimeout, CRON_SECRET } from './harness.mjs';
 
 let stack;
 const sessions = {};
@@ -42,8 +42,12 @@ describe(`nexora on herald with pusher-js (${process.env.NEXORA_TEST_DB || 'sqli
     assert.equal(data.content, 'live hello');
     assert.equal(data.sender.name, 'alice');
     assert.equal(data.id, sent.data.message.id);
-    await sleep(300);
-    assert.deepEqual(aliceSaw, [], 'the sender socket is excluded');
+    // herald keeps each socket's deliveries in order, so once bob's later message reaches
+    // alice, a copy of her own would have arrived before it.
+    const barrier = next(aliceGuild, 'message:new');
+    assert.equal((await api(stack, sessions.bob, 'POST', '/api/guilds/1/messages', { content: 'bob replies' })).status, 201);
+    assert.equal((await barrier).data.content, 'bob replies');
+    assert.deepEqual(aliceSaw.map((m) => m.content), ['bob replies'], 'the sender socket is excluded');
   });
 
   it('shows who is online on the guild presence channel', async () => {
@@ -133,12 +137,14 @@ describe(`nexora on herald with pusher-js (${process.env.NEXORA_TEST_DB || 'sqli
     const { data: read } = await readElsewhere;
     assert.deepEqual(read.ids, [note.notification.id]);
     assert.equal(read.unread_count, note.unread_count - 1);
-    await sleep(300);
-    assert.deepEqual(tab1Saw, [], 'the tab that marked it is excluded');
 
+    // Marking all read reaches both tabs, after the earlier event had it reached tab 1.
     const allRead = next(personal2, 'notification:read', { filter: (d) => d.all });
+    const allReadInTab1 = next(personal1, 'notification:read', { filter: (d) => d.all });
     await api(stack, sessions.alice, 'POST', '/api/notifications/read-all', {});
     assert.equal((await allRead).data.unread_count, 0);
+    await allReadInTab1;
+    assert.deepEqual(tab1Saw.filter((d) => !d.all), [], 'the tab that marked it is excluded');
   });
 
   it('notifies a dispute\'s respondent and arbiter in one batch, and publishes its resolution', async () => {
@@ -166,9 +172,10 @@ describe(`nexora on herald with pusher-js (${process.env.NEXORA_TEST_DB || 'sqli
 
   it('signs users in through /api/realtime/user-auth', async () => {
     const bob = client(sessions.bob);
+    // pusher-js reads user_data in its own handler of this message, bound before this one.
+    const signedIn = new Promise((resolve) => bob.connection.bind('message', (m) => m.event === 'pusher:signin_success' && resolve()));
     bob.signin();
-    const deadline = Date.now() + 10000;
-    while (!bob.user.user_data && Date.now() < deadline) await sleep(50);
+    await withTimeout(signedIn, 10000, 'pusher:signin_success');
     assert.equal(bob.user.user_data?.id, String(id('bob')));
     assert.equal(bob.user.user_data?.user_info?.name, 'bob');
   });
