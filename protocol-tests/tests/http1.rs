@@ -116,6 +116,44 @@ async fn a_chunked_trigger_is_served_and_a_bad_signature_on_the_fast_path_is_a_j
     assert_eq!(response.header("content-type"), Some("application/json"));
 }
 
+/// A head whose body could be delimited two ways is where request smuggling starts: it is
+/// refused with a JSON 400 naming the problem, the connection ends (where a next request
+/// would begin is unknown), and nothing is published.
+#[tokio::test]
+async fn a_head_that_could_be_read_two_ways_is_a_json_400_and_ends_the_connection() {
+    let server = TestServer::start_default();
+    let api = Api::new(&server);
+    let mut client = subscriber(&server, "smuggle").await;
+    let cases = [
+        ("Content-Length: 2\r\n", "more than one Content-Length"),
+        ("Transfer-Encoding: chunked\r\n", "both Transfer-Encoding and Content-Length"),
+    ];
+    for (extra, reason) in cases {
+        let mut http = Http1::connect(server.addr).await;
+        http.send(&signed_trigger(&api, "smuggle", "smuggled", extra)).await;
+        let response = http.response().await;
+        assert_eq!(response.status, 400, "{response:?}");
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.header("connection"), Some("close"), "{response:?}");
+        let error = response.json()["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(reason), "{error}");
+        http.expect_eof().await;
+    }
+    for head in ["POST /apps/1/events HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}", "GET /up HTTP/1.1\r\nBad Name: x\r\n\r\n"] {
+        let mut http = Http1::connect(server.addr).await;
+        http.send(head.as_bytes()).await;
+        let response = http.response().await;
+        assert_eq!(response.status, 400, "{response:?}");
+        assert!(response.json()["error"].as_str().is_some_and(|e| e.starts_with("malformed HTTP request")), "{response:?}");
+        http.expect_eof().await;
+    }
+    // None was published: the next event is the first the subscriber gets.
+    let mut http = Http1::connect(server.addr).await;
+    http.send(&signed_trigger(&api, "smuggle", "plain", "")).await;
+    assert_eq!(http.response().await.status, 200);
+    expect_delivery(&mut client, "plain").await;
+}
+
 #[tokio::test]
 async fn frames_sent_in_the_same_write_as_the_handshake_are_read() {
     let server = TestServer::start_default();

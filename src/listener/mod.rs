@@ -20,6 +20,7 @@ mod response;
 use actix_http::error::DispatchError;
 use actix_http::Protocol;
 use actix_service::{fn_factory, fn_service, Service, ServiceFactory};
+use actix_web::ResponseError;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream;
 use std::future::{self, poll_fn};
@@ -39,7 +40,7 @@ pub use replay::Replay;
 use request::{sort, Publish, Step};
 
 use crate::connection::Handshake;
-use crate::http::ApiRequest;
+use crate::http::{ApiError, ApiRequest};
 use crate::state::State;
 
 /// How long a new connection may take to send its first request head (actix-http's
@@ -135,6 +136,10 @@ async fn read_requests<T: Stream>(state: &State, io: T) -> Next<T> {
             match sort(&conn.buf, state.config.max_request_bytes) {
                 Step::Partial if conn.buf.len() < MAX_HEAD => {}
                 Step::Partial | Step::HandOver => return Next::HandOver(conn.io, conn.buf.freeze()),
+                Step::Malformed(reason) => {
+                    conn.refuse(&reason).await;
+                    return Next::Done;
+                }
                 Step::Publish(publish) => break publish,
                 Step::Upgrade(upgrade, head_len) => {
                     let handshake = crate::connection::handshake(state, &upgrade);
@@ -191,6 +196,15 @@ impl<T: Stream> Conn<T> {
             .await
         };
         matches!(timeout_at(deadline, read).await, Ok(Ok(n)) if n > 0)
+    }
+
+    /// Answers a head that cannot be served with a JSON 400 and ends the connection: where
+    /// the next request would start is unknown.
+    async fn refuse(&mut self, reason: &str) {
+        let response = ApiError::bad_request(format!("malformed HTTP request: {reason}")).error_response();
+        if response::encode(response, true, &mut self.out).await.is_ok() && self.io.write_all(&self.out).await.is_ok() {
+            let _ = self.io.shutdown().await;
+        }
     }
 
     /// Reads the body, answers the request and writes the response; false when the

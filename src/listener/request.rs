@@ -18,6 +18,9 @@ pub enum Step<'b> {
     Upgrade(UpgradeRequest<'b>, usize),
     /// Anything else, or anything unusual: actix-http serves it.
     HandOver,
+    /// A head no server may serve, and why: answered with a JSON 400, then closed. actix-http
+    /// refuses the same heads, with an empty body.
+    Malformed(String),
 }
 
 /// A publishing request's head, as ranges of the buffer it was read into (the buffer grows
@@ -37,15 +40,18 @@ pub struct Publish {
 
 /// Sorts the head at the start of `buf`. A publishing request is only taken when its body is
 /// plainly delimited: HTTP/1.1, one `Content-Length` within `max_body`, no `Transfer-Encoding`
-/// and no `Expect`. Everything else, including heads httparse refuses, goes to actix-http, so
-/// unusual requests get exactly the answers they got before this reader existed.
+/// and no `Expect`. A head whose body could be delimited two ways (the ground of request
+/// smuggling) is malformed, as it is to actix-http. Everything else goes to actix-http, so
+/// unusual requests get the answers they got before this reader existed.
 pub fn sort(buf: &[u8], max_body: usize) -> Step<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Step::Partial,
-        Err(_) => return Step::HandOver,
+        // actix-http reads more headers than this reader does.
+        Err(httparse::Error::TooManyHeaders) => return Step::HandOver,
+        Err(e) => return Step::Malformed(e.to_string()),
     };
     let (Some(method), Some(target), Some(1)) = (request.method, request.path, request.version) else {
         return Step::HandOver;
@@ -53,38 +59,67 @@ pub fn sort(buf: &[u8], max_body: usize) -> Step<'_> {
     // Without a `?` the query is the empty slice at the target's end, still inside `buf`.
     let (path, query) = target.split_once('?').unwrap_or((target, &target[target.len()..]));
     let headers = request.headers.iter().map(|h| (h.name, h.value));
-    if headers.clone().any(|(name, _)| name.eq_ignore_ascii_case("transfer-encoding")) {
+    let body = match Body::of(headers.clone()) {
+        Ok(body) => body,
+        Err(reason) => return Step::Malformed(reason.into()),
+    };
+    if body.chunked {
         return Step::HandOver;
     }
     let upgrade = UpgradeRequest::new(method == "GET", path, query, headers.clone());
     if upgrade.upgrade_websocket {
         return Step::Upgrade(upgrade, head_len);
     }
-    if method != "POST" {
+    if method != "POST" || body.expect {
         return Step::HandOver;
     }
     let Some((route, app_id)) = crate::http::publishing_route(path) else { return Step::HandOver };
-    let mut body_len = None;
-    let mut close = false;
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("content-length") {
-            let parsed = std::str::from_utf8(value).ok().and_then(|v| v.parse::<usize>().ok());
-            match (body_len, parsed) {
-                (None, Some(len)) if len <= max_body => body_len = Some(len),
-                _ => return Step::HandOver,
-            }
-        } else if name.eq_ignore_ascii_case("expect") {
-            return Step::HandOver;
-        } else if name.eq_ignore_ascii_case("connection") {
-            close |= value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"));
-        }
-    }
-    let Some(body_len) = body_len else { return Step::HandOver };
+    let Some(body_len) = body.length.filter(|&len| len <= max_body) else { return Step::HandOver };
+    let close = headers.filter(|(name, _)| name.eq_ignore_ascii_case("connection")).any(|(_, value)| {
+        value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
+    });
     let range = |part: &str| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + part.len()
     };
     Step::Publish(Publish { route, head_len, body_len, path: range(path), query: range(query), app_id: range(app_id), close })
+}
+
+/// How a request says its body is delimited.
+struct Body {
+    /// The `Content-Length`; `usize::MAX` for one too large to represent.
+    length: Option<usize>,
+    /// A `Transfer-Encoding` is present.
+    chunked: bool,
+    /// An `Expect` is present.
+    expect: bool,
+}
+
+impl Body {
+    fn of<'h>(headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> Result<Body, &'static str> {
+        let mut body = Body { length: None, chunked: false, expect: false };
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("content-length") {
+                // Digits only: `usize::from_str` would also take "+2", which RFC 9110 does not
+                // allow and a proxy in front may read differently.
+                if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                    return Err("Content-Length must be a decimal number");
+                }
+                if body.length.is_some() {
+                    return Err("more than one Content-Length header");
+                }
+                body.length = Some(std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                body.chunked = true;
+            } else if name.eq_ignore_ascii_case("expect") {
+                body.expect = true;
+            }
+        }
+        if body.chunked && body.length.is_some() {
+            return Err("both Transfer-Encoding and Content-Length");
+        }
+        Ok(body)
+    }
 }
 
 #[cfg(test)]
@@ -130,17 +165,33 @@ mod tests {
         let with = |extra: &str| format!("POST /apps/7/events HTTP/1.1\r\n{extra}\r\n\r\n").into_bytes();
         assert!(handed_over(&with("Transfer-Encoding: chunked")));
         assert!(handed_over(&with("Content-Length: 2\r\nExpect: 100-continue")));
-        assert!(handed_over(&with("Content-Length: 2\r\nContent-Length: 2")), "two lengths");
         assert!(handed_over(&with("Content-Length: 2048")), "over the limit: actix answers 413");
-        assert!(handed_over(&with("Content-Length: -1")));
+        assert!(handed_over(&with("Content-Length: 99999999999999999999999")), "over any limit");
         assert!(handed_over(&with("Host: x")), "no length");
         assert!(handed_over(b"POST /apps/7/events HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}"));
         assert!(handed_over(b"GET /apps/7/events HTTP/1.1\r\n\r\n"));
         assert!(handed_over(b"POST /apps/7/channels HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
         assert!(handed_over(b"GET /up HTTP/1.1\r\n\r\n"));
-        assert!(handed_over(b"NOT HTTP AT ALL\r\n\r\n"));
         let many: String = (0..40).map(|i| format!("X-{i}: y\r\n")).collect();
         assert!(handed_over(&with(&format!("Content-Length: 0\r\n{many}"))));
+    }
+
+    #[test]
+    fn a_head_that_could_be_read_two_ways_is_malformed() {
+        let malformed = |head: &[u8]| match sort(head, 1024) {
+            Step::Malformed(reason) => reason,
+            _ => panic!("not refused: {}", String::from_utf8_lossy(head)),
+        };
+        let with = |extra: &str| format!("POST /apps/7/events HTTP/1.1\r\n{extra}\r\n\r\n").into_bytes();
+        assert!(malformed(&with("Content-Length: 2\r\nContent-Length: 2")).contains("more than one"));
+        assert!(malformed(&with("Content-Length: 2\r\nTransfer-Encoding: chunked")).contains("both"));
+        for value in ["+2", "-1", "0x2", "2 2", ""] {
+            assert!(malformed(&with(&format!("Content-Length: {value}"))).contains("decimal"), "{value:?}");
+        }
+        // Anywhere, not only on the publishing routes.
+        assert!(malformed(b"GET /up HTTP/1.1\r\nContent-Length: x\r\n\r\n").contains("decimal"));
+        assert_eq!(malformed(b"NOT HTTP AT ALL\r\n\r\n"), "invalid HTTP version");
+        assert_eq!(malformed(b"POST /apps/7/events HTTP/1.1\r\nBad Name: x\r\n\r\n"), "invalid header name");
     }
 
     #[test]
