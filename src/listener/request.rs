@@ -59,25 +59,23 @@ pub fn sort(buf: &[u8], max_body: usize) -> Step<'_> {
     // Without a `?` the query is the empty slice at the target's end, still inside `buf`.
     let (path, query) = target.split_once('?').unwrap_or((target, &target[target.len()..]));
     let headers = request.headers.iter().map(|h| (h.name, h.value));
-    let body = match Body::of(headers.clone()) {
-        Ok(body) => body,
+    let head = match Framing::of(headers.clone()) {
+        Ok(head) => head,
         Err(reason) => return Step::Malformed(reason.into()),
     };
-    if body.chunked {
+    if head.chunked {
         return Step::HandOver;
     }
     let upgrade = UpgradeRequest::new(method == "GET", path, query, headers.clone());
     if upgrade.upgrade_websocket {
         return Step::Upgrade(upgrade, head_len);
     }
-    if method != "POST" || body.expect {
+    if method != "POST" || head.expect {
         return Step::HandOver;
     }
     let Some((route, app_id)) = crate::http::publishing_route(path) else { return Step::HandOver };
-    let Some(body_len) = body.length.filter(|&len| len <= max_body) else { return Step::HandOver };
-    let close = headers.filter(|(name, _)| name.eq_ignore_ascii_case("connection")).any(|(_, value)| {
-        value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
-    });
+    let Some(body_len) = head.length.filter(|&len| len <= max_body) else { return Step::HandOver };
+    let close = head.close;
     let range = |part: &str| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + part.len()
@@ -85,19 +83,21 @@ pub fn sort(buf: &[u8], max_body: usize) -> Step<'_> {
     Step::Publish(Publish { route, head_len, body_len, path: range(path), query: range(query), app_id: range(app_id), close })
 }
 
-/// How a request says its body is delimited.
-struct Body {
+/// What a request's headers say about its body and its connection, read in one pass.
+struct Framing {
     /// The `Content-Length`; `usize::MAX` for one too large to represent.
     length: Option<usize>,
     /// A `Transfer-Encoding` is present.
     chunked: bool,
     /// An `Expect` is present.
     expect: bool,
+    /// `Connection: close`: the connection ends after the response.
+    close: bool,
 }
 
-impl Body {
-    fn of<'h>(headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> Result<Body, &'static str> {
-        let mut body = Body { length: None, chunked: false, expect: false };
+impl Framing {
+    fn of<'h>(headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> Result<Framing, &'static str> {
+        let mut head = Framing { length: None, chunked: false, expect: false, close: false };
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("content-length") {
                 // Digits only: `usize::from_str` would also take "+2", which RFC 9110 does not
@@ -105,20 +105,22 @@ impl Body {
                 if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
                     return Err("Content-Length must be a decimal number");
                 }
-                if body.length.is_some() {
+                if head.length.is_some() {
                     return Err("more than one Content-Length header");
                 }
-                body.length = Some(std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
+                head.length = Some(std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                body.chunked = true;
+                head.chunked = true;
             } else if name.eq_ignore_ascii_case("expect") {
-                body.expect = true;
+                head.expect = true;
+            } else if name.eq_ignore_ascii_case("connection") {
+                head.close |= value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"));
             }
         }
-        if body.chunked && body.length.is_some() {
+        if head.chunked && head.length.is_some() {
             return Err("both Transfer-Encoding and Content-Length");
         }
-        Ok(body)
+        Ok(head)
     }
 }
 
