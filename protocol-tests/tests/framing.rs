@@ -92,6 +92,20 @@ async fn a_client_close_is_answered_with_1000_and_the_stream_ends() {
     raw.expect_eof().await;
 }
 
+#[tokio::test]
+async fn a_close_frame_rfc_6455_forbids_is_answered_with_1002_or_1007() {
+    let server = TestServer::start_default();
+    // A 1-byte payload, a code only ever meant locally ("no status", 1005), a reason that is
+    // not UTF-8.
+    for (payload, expected) in [(&b"\x03"[..], 1002), (&1005u16.to_be_bytes()[..], 1002), (&b"\x03\xe8\xff"[..], 1007)] {
+        let (mut raw, _) = RawSocket::connect_app(server.addr, &server.app().key, None).await;
+        raw.send_frame(OP_CLOSE, payload).await;
+        let (code, close) = error_then_close(&mut raw).await;
+        assert_eq!((code, close), (json!(expected), Some(expected)), "payload {payload:?}");
+        raw.expect_eof().await;
+    }
+}
+
 /// Sends `request` on a fresh TCP connection and returns the status line and the body.
 async fn http_exchange(server: &TestServer, request: &str) -> (String, String) {
     let (head, body) = http_exchange_head(server, request).await;

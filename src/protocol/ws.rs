@@ -220,10 +220,7 @@ impl Assembler {
         match frame.opcode {
             OP_PING => return Ok(Some(Message::Ping(frame.payload.freeze()))),
             OP_PONG => return Ok(Some(Message::Pong)),
-            OP_CLOSE => {
-                let code = (frame.payload.len() >= 2).then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
-                return Ok(Some(Message::Close(code)));
-            }
+            OP_CLOSE => return close_payload(&frame.payload).map(|code| Some(Message::Close(code))),
             _ => {}
         }
         let (opcode, payload) = match (frame.opcode, self.partial.take()) {
@@ -245,6 +242,27 @@ impl Assembler {
         match opcode {
             OP_TEXT => String::from_utf8(Vec::from(payload)).map(|t| Some(Message::Text(t))).map_err(|_| FrameError::InvalidUtf8),
             _ => Ok(Some(Message::Binary)),
+        }
+    }
+}
+
+/// A close frame's code, checked as RFC 6455 §5.5.1 and §7.4 ask: empty, or a code a peer
+/// may send followed by a UTF-8 reason.
+fn close_payload(payload: &[u8]) -> Result<Option<u16>, FrameError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(FrameError::Protocol("a close frame's payload must start with a 2-byte code")),
+        [high, low, reason @ ..] => {
+            let code = u16::from_be_bytes([*high, *low]);
+            // 1004 is reserved; 1005, 1006 and 1015 only ever stand for "no frame" locally.
+            let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            if !sendable {
+                return Err(FrameError::Protocol("close code that may not be sent in a close frame"));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(FrameError::InvalidUtf8);
+            }
+            Ok(Some(code))
         }
     }
 }
@@ -339,6 +357,22 @@ mod tests {
         assert!(asm.push(first, 100).unwrap().is_none());
         let second = decode(&mut masked(OP_CONTINUATION, true, &[b'b'; 60]), 64).unwrap().unwrap();
         assert_eq!(asm.push(second, 100).unwrap_err().close_code(), 1009);
+    }
+
+    #[test]
+    fn close_frames_are_checked_as_rfc_6455_asks() {
+        let close = |payload: &[u8]| {
+            let frame = decode(&mut masked(OP_CLOSE, true, payload), 64).unwrap().unwrap();
+            Assembler::default().push(frame, 64).map_err(|e| e.close_code())
+        };
+        assert_eq!(close(b""), Ok(Some(Message::Close(None))));
+        assert_eq!(close(b"\x03\xe8bye"), Ok(Some(Message::Close(Some(1000)))));
+        assert_eq!(close(b"\x0f\xa0"), Ok(Some(Message::Close(Some(4000)))));
+        assert_eq!(close(b"\x03"), Err(1002), "a 1-byte payload");
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+            assert_eq!(close(&code.to_be_bytes()), Err(1002), "code {code}");
+        }
+        assert_eq!(close(b"\x03\xe8\xff"), Err(1007), "a reason that is not UTF-8");
     }
 
     #[test]
