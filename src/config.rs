@@ -385,8 +385,12 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
             "app_id" | "app_key" | "app_secret" => {
                 single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
             }
-            // Webhooks are lists of tables: they need HERALD_APPS or the file.
-            _ if key.strip_prefix("app_").is_some_and(|k| k != "webhooks" && known_app.contains(k)) => {
+            "app_webhooks" => {
+                return Err(ConfigError(
+                    "HERALD_APP_WEBHOOKS cannot be read: webhooks are a list of tables; give the app in HERALD_APPS (JSON) or in the file".into(),
+                ))
+            }
+            _ if key.strip_prefix("app_").is_some_and(|k| known_app.contains(k)) => {
                 single_app.insert(key["app_".len()..].to_string(), scalar(&value));
             }
             _ if known.contains(&key) => {
@@ -501,6 +505,8 @@ mod tests {
         assert!(e.contains("without HERALD_APP_KEY") && e.contains("HERALD_APP_CLIENT_EVENTS"), "{e}");
         let e = load_str("", &with(&[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b"}]"#)])).unwrap_err().to_string();
         assert!(e.contains("HERALD_APPS and HERALD_APP_*"), "{e}");
+        let e = load_str("", &with(&[("HERALD_APP_WEBHOOKS", "[]")])).unwrap_err().to_string();
+        assert!(e.contains("HERALD_APP_WEBHOOKS") && e.contains("HERALD_APPS"), "{e}");
     }
 
     #[test]
