@@ -29,6 +29,7 @@ export * from './webhooks.js';
 export * from './proxy.js';
 import { HOST, LOG_LIMIT, delay, exitedPromise, freePort, isRunning, stopChild, unique, waitFor } from './util.js';
 import { startRedis } from './redis.js';
+import { toToml } from '../helpers/toml.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // test/cluster -> protocol-tests/node; the binary is ../../target/debug/herald from there.
@@ -41,34 +42,6 @@ const NODE_READY_DEADLINE_MS = 15_000;
 // ---------------------------------------------------------------------------------------------
 // herald nodes
 // ---------------------------------------------------------------------------------------------
-
-function tomlValue(v) {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new Error(`TOML writer: only integers are used, got ${v}`);
-    return String(v);
-  }
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
-  if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)} = ${tomlValue(x)}`).join(', ')} }`;
-  throw new Error(`TOML writer: unsupported value ${v}`);
-}
-
-/** Top-level scalars, then one [[apps]] table per app with its [[apps.webhooks]]. */
-function toToml(top, apps) {
-  const lines = [];
-  for (const [k, v] of Object.entries(top)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
-  for (const app of apps) {
-    const { webhooks = [], ...fields } = app;
-    lines.push('', '[[apps]]');
-    for (const [k, v] of Object.entries(fields)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
-    for (const hook of webhooks) {
-      lines.push('', '[[apps.webhooks]]');
-      for (const [k, v] of Object.entries(hook)) if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 /** herald maps every HERALD_* variable onto a config key: keep them all out of the child. */
 function childEnv() {
@@ -170,7 +143,7 @@ async function startNode({ name, top, apps, dir }) {
  */
 export async function startCluster({ nodes: count = 2, apps = [defineApp()], config = {}, perNode = [], redis, prefix } = {}) {
   if (!existsSync(HERALD_BIN)) {
-    throw new Error(`herald binary not found at ${HERALD_BIN}: run \`cargo build\` in /work/main first (or set HERALD_BIN)`);
+    throw new Error(`herald binary not found at ${HERALD_BIN}: run \`cargo build\` in the repository root first (or set HERALD_BIN)`);
   }
   const ownRedis = !redis;
   redis = redis ?? (await startRedis());

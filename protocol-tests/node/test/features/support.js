@@ -22,6 +22,7 @@ import Pusher from 'pusher-js';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
 
+import { toToml } from '../helpers/toml.js';
 import { bindOn, delay, pollUntil, waitFor } from '../helpers/wait.js';
 import { RawSocket, rawSignIn } from './raw-socket.js';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -90,34 +91,6 @@ export function freePort() {
   });
 }
 
-function tomlValue(v) {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new Error(`TOML writer: only integers are used, got ${v}`);
-    return String(v);
-  }
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
-  if (v && typeof v === 'object') {
-    return `{ ${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)} = ${tomlValue(x)}`).join(', ')} }`;
-  }
-  throw new Error(`TOML writer: unsupported value ${v}`);
-}
-
-function toToml(top, app, webhooks) {
-  const lines = [];
-  for (const [k, v] of Object.entries(top)) lines.push(`${k} = ${tomlValue(v)}`);
-  lines.push('', '[[apps]]');
-  for (const [k, v] of Object.entries(app)) lines.push(`${k} = ${tomlValue(v)}`);
-  for (const hook of webhooks) {
-    lines.push('', '[[apps.webhooks]]');
-    for (const [k, v] of Object.entries(hook)) {
-      if (v !== undefined) lines.push(`${k} = ${tomlValue(v)}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 async function waitUntilUp(port, child, output) {
   const deadline = Date.now() + STARTUP_DEADLINE_MS;
   while (Date.now() < deadline) {
@@ -168,7 +141,7 @@ function childEnv() {
  */
 export async function startHerald({ app = {}, config = {}, webhooks = [] } = {}) {
   if (!existsSync(HERALD_BIN)) {
-    throw new Error(`herald binary not found at ${HERALD_BIN}: run \`cargo build\` in /work/main first (or set HERALD_BIN)`);
+    throw new Error(`herald binary not found at ${HERALD_BIN}: run \`cargo build\` in the repository root first (or set HERALD_BIN)`);
   }
   const creds = {
     id: String(100000 + Math.floor(Math.random() * 800000)),
@@ -188,7 +161,7 @@ export async function startHerald({ app = {}, config = {}, webhooks = [] } = {})
     };
     const appTable = { ...creds, client_events: true, ...app };
     const file = join(dir, `herald-${attempt}.toml`);
-    writeFileSync(file, toToml(top, appTable, webhooks));
+    writeFileSync(file, toToml(top, [{ ...appTable, webhooks }]));
     const child = spawn(HERALD_BIN, ['--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: childEnv(),

@@ -19,6 +19,7 @@ import WebSocket from 'ws';
 
 import { APP1, APP2, ENCRYPTION_MASTER_KEY_BASE64 } from './apps.js';
 import { RawClient } from './raw-client.js';
+import { toToml } from './toml.js';
 import { delay, pollUntil } from './wait.js';
 
 export { RawClient };
@@ -122,25 +123,6 @@ export async function freePort() {
   });
 }
 
-function tomlValue(v) {
-  if (typeof v === 'string') return JSON.stringify(v); // TOML basic strings accept JSON escapes
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  throw new Error(`unsupported TOML value ${v}`);
-}
-
-/** Serializes the flat config shape used here: top-level scalars plus `apps` tables. */
-export function toToml(config) {
-  const lines = [];
-  for (const [k, v] of Object.entries(config)) {
-    if (k !== 'apps') lines.push(`${k} = ${tomlValue(v)}`);
-  }
-  for (const app of config.apps || []) {
-    lines.push('', '[[apps]]');
-    for (const [k, v] of Object.entries(app)) lines.push(`${k} = ${tomlValue(v)}`);
-  }
-  return lines.join('\n') + '\n';
-}
-
 /**
  * Starts herald with the base config (apps 1001 and 1002) plus overrides.
  *
@@ -151,7 +133,7 @@ export function toToml(config) {
 export async function startHerald(options = {}) {
   if (!existsSync(HERALD_BIN)) {
     throw new Error(
-      `herald binary not found at ${HERALD_BIN}. Run \`cargo build\` in /work/main (the repository root) ` +
+      `herald binary not found at ${HERALD_BIN}. Run \`cargo build\` in the repository root ` +
         'first, or set HERALD_BIN to the binary path.',
     );
   }
@@ -166,7 +148,8 @@ export async function startHerald(options = {}) {
   };
   const dir = mkdtempSync(join(tmpdir(), 'herald-node-'));
   const configPath = join(dir, 'herald.toml');
-  writeFileSync(configPath, toToml(config));
+  const { apps, ...top } = config;
+  writeFileSync(configPath, toToml(top, apps));
 
   // Keep the environment from overriding the file (HERALD_* variables win over it).
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
