@@ -88,7 +88,7 @@ async fn connection_close_is_answered_in_kind_and_the_connection_ends() {
 }
 
 #[tokio::test]
-async fn a_chunked_trigger_is_served_and_a_bad_signature_on_the_fast_path_is_a_json_401() {
+async fn a_chunked_trigger_is_served_and_a_bad_signature_or_a_bad_chunk_is_a_json_error() {
     let server = TestServer::start_default();
     let api = Api::new(&server);
     let mut client = subscriber(&server, "chunks").await;
@@ -114,6 +114,14 @@ async fn a_chunked_trigger_is_served_and_a_bad_signature_on_the_fast_path_is_a_j
     assert_eq!(response.status, 401, "{response:?}");
     assert!(response.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{response:?}");
     assert_eq!(response.header("content-type"), Some("application/json"));
+
+    // A chunk size that is not hex: a JSON 400 in words, not a Rust debug value.
+    let mut http = Http1::connect(server.addr).await;
+    http.send(format!("POST {path}?{query} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").as_bytes()).await;
+    let response = http.response().await;
+    assert_eq!(response.status, 400, "{response:?}");
+    let error = response.json()["error"].as_str().unwrap_or_default().to_string();
+    assert!(error.contains("chunked encoding is malformed") && !error.contains("None"), "{error}");
 }
 
 /// A head whose body could be delimited two ways is where request smuggling starts: it is

@@ -67,12 +67,23 @@ pub async fn authenticate<'r>(
     Ok(Authenticated { app: app.clone(), params, body })
 }
 
+/// What went wrong with a body, in words for the client (actix-http's own texts carry a
+/// Rust debug value, such as "payload reached EOF before completing: None").
+fn body_error(e: &PayloadError) -> String {
+    match e {
+        PayloadError::Incomplete(_) => "it ended early or its chunked encoding is malformed".into(),
+        PayloadError::Overflow => "it is larger than the request allows".into(),
+        PayloadError::EncodingCorrupted => "its content encoding is corrupted".into(),
+        other => other.to_string(),
+    }
+}
+
 async fn read_body(mut payload: impl BodyStream, limit: usize) -> Result<web::Bytes, ApiError> {
     // A body usually arrives in one chunk: keep that chunk rather than copy it.
     let mut single: Option<web::Bytes> = None;
     let mut joined = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {}", body_error(&e))))?;
         if single.as_ref().map_or(0, |b| b.len()) + joined.len() + chunk.len() > limit {
             return Err(ApiError::too_large(format!("Request body exceeds the limit of {limit} bytes")));
         }
