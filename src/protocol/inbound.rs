@@ -41,8 +41,14 @@ pub struct ParseError(pub String);
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
-    let envelope: Envelope = serde_json::from_str(text)
-        .map_err(|e| ParseError(format!("Invalid message: expected a JSON object with an 'event' ({e})")))?;
+    // serde's own texts name herald's types ("expected struct Envelope"): say it in the
+    // protocol's words, with the position for JSON that does not parse.
+    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+        ParseError(match e.classify() {
+            serde_json::error::Category::Data => "Invalid message: expected a JSON object with a string 'event'".into(),
+            _ => format!("Invalid message: not valid JSON (line {}, column {})", e.line(), e.column()),
+        })
+    })?;
     let event = envelope.event.ok_or_else(|| ParseError("Invalid message: the 'event' field is missing".into()))?;
     let data = unwrap_string_data(envelope.data);
     Ok(match event.as_str() {
@@ -135,8 +141,11 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_errors() {
-        assert!(parse("not json").is_err());
-        assert!(parse("[1,2]").is_err());
+        assert_eq!(parse("not json").unwrap_err().0, "Invalid message: not valid JSON (line 1, column 2)");
+        assert_eq!(parse(r#"{"event":"x""#).unwrap_err().0, "Invalid message: not valid JSON (line 1, column 12)");
+        for not_an_object in ["[1,2]", "[]", r#""str""#, r#"{"event": 5}"#] {
+            assert_eq!(parse(not_an_object).unwrap_err().0, "Invalid message: expected a JSON object with a string 'event'", "{not_an_object}");
+        }
         assert!(parse(r#"{"data":{}}"#).is_err());
         assert!(parse(r#"{"event":"pusher:subscribe","data":{}}"#).unwrap_err().0.contains("data.channel"));
         assert!(matches!(parse(r#"{"event":"other"}"#).unwrap(), ClientMessage::Unknown { .. }));
