@@ -204,9 +204,11 @@ async fn invalid_triggers_are_400() {
         response.expect_error(400);
     }
     let path = api.path("/events");
-    let garbage = b"not json".to_vec();
-    let query = api.signed_query("POST", &path, &garbage, &[]);
-    api.send_raw("POST", &path, &query, garbage).await.expect_error(400);
+    for (body, says) in [("not json", "not valid JSON"), ("[]", "must be a JSON object"), (r#"{"name": 5}"#, "expected a string")] {
+        let query = api.signed_query("POST", &path, body.as_bytes(), &[]);
+        let error = api.send_raw("POST", &path, &query, body.as_bytes().to_vec()).await.expect_error(400);
+        assert!(error.contains(says) && !error.contains("struct"), "{body} answered {error}");
+    }
 }
 
 #[tokio::test]

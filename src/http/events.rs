@@ -124,7 +124,16 @@ fn empty_object() -> HttpResponse {
 fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     // One UTF-8 check for the whole body; the parser then skips it for every string.
     let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(format!("Request body is not UTF-8: {e}")))?;
-    serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON of the expected shape: {e}")))
+    serde_json::from_str(text).map_err(|e| {
+        // serde would describe a top-level array by herald's struct ("expected struct
+        // EventBody with 6 elements"): what the client must change is the outer shape.
+        let not_an_object = e.classify() == serde_json::error::Category::Data && !text.trim_start().starts_with('{');
+        ApiError::bad_request(if not_an_object {
+            "Request body must be a JSON object".to_string()
+        } else {
+            format!("Request body is not valid JSON of the expected shape: {e}")
+        })
+    })
 }
 
 fn validate<'a>(config: &AppConfig, body: EventBody<'a>, single_channel: bool) -> Result<Event<'a>, ApiError> {
