@@ -59,23 +59,23 @@ pub fn sort(buf: &[u8], max_body: usize) -> Step<'_> {
     // Without a `?` the query is the empty slice at the target's end, still inside `buf`.
     let (path, query) = target.split_once('?').unwrap_or((target, &target[target.len()..]));
     let headers = request.headers.iter().map(|h| (h.name, h.value));
-    let head = match Framing::of(headers.clone()) {
-        Ok(head) => head,
+    let framing = match Framing::of(headers.clone()) {
+        Ok(framing) => framing,
         Err(reason) => return Step::Malformed(reason.into()),
     };
-    if head.chunked {
+    if framing.chunked {
         return Step::HandOver;
     }
     let upgrade = UpgradeRequest::new(method == "GET", path, query, headers.clone());
     if upgrade.upgrade_websocket {
         return Step::Upgrade(upgrade, head_len);
     }
-    if method != "POST" || head.expect {
+    if method != "POST" || framing.expect {
         return Step::HandOver;
     }
     let Some((route, app_id)) = crate::http::publishing_route(path) else { return Step::HandOver };
-    let Some(body_len) = head.length.filter(|&len| len <= max_body) else { return Step::HandOver };
-    let close = head.close;
+    let Some(body_len) = framing.length.filter(|&len| len <= max_body) else { return Step::HandOver };
+    let close = framing.close;
     let range = |part: &str| {
         let start = part.as_ptr() as usize - buf.as_ptr() as usize;
         start..start + part.len()
@@ -97,7 +97,7 @@ struct Framing {
 
 impl Framing {
     fn of<'h>(headers: impl Iterator<Item = (&'h str, &'h [u8])>) -> Result<Framing, &'static str> {
-        let mut head = Framing { length: None, chunked: false, expect: false, close: false };
+        let mut framing = Framing { length: None, chunked: false, expect: false, close: false };
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("content-length") {
                 // Digits only: `usize::from_str` would also take "+2", which RFC 9110 does not
@@ -105,22 +105,22 @@ impl Framing {
                 if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
                     return Err("Content-Length must be a decimal number");
                 }
-                if head.length.is_some() {
+                if framing.length.is_some() {
                     return Err("more than one Content-Length header");
                 }
-                head.length = Some(std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
+                framing.length = Some(std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX));
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                head.chunked = true;
+                framing.chunked = true;
             } else if name.eq_ignore_ascii_case("expect") {
-                head.expect = true;
+                framing.expect = true;
             } else if name.eq_ignore_ascii_case("connection") {
-                head.close |= value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"));
+                framing.close |= value.split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"));
             }
         }
-        if head.chunked && head.length.is_some() {
+        if framing.chunked && framing.length.is_some() {
             return Err("both Transfer-Encoding and Content-Length");
         }
-        Ok(head)
+        Ok(framing)
     }
 }
 
