@@ -211,6 +211,54 @@ async fn invalid_triggers_are_400() {
     }
 }
 
+/// `max_backend_events_per_second` counts one event per channel, refuses a whole request
+/// with 429, `Retry-After` and a JSON error once the second's budget is spent, publishes
+/// nothing of it, and lets requests through again as the budget refills.
+#[tokio::test]
+async fn backend_events_over_the_app_s_rate_are_429_and_not_published() {
+    let server = TestServer::start(
+        r#"
+[[apps]]
+id = "1001"
+key = "test-key"
+secret = "test-secret"
+max_backend_events_per_second = 3
+"#,
+    );
+    let api = Api::new(&server);
+    let mut client = WsClient::connect_app(server.addr, &server.app().key).await;
+    client.subscribe("news").await;
+    client.subscribe("sport").await;
+    // Two channels are two events; with the third, the second's budget is spent.
+    api.trigger_ok(&["news", "sport"], "e", "1").await;
+    api.trigger_ok(&["news"], "e", "2").await;
+    let refused = api.trigger(&["news"], "e", "3").await;
+    let error = refused.expect_error(429);
+    assert!(error.contains("3 events per second") && error.contains("max_backend_events_per_second"), "{error}");
+    assert_eq!(refused.retry_after.as_deref(), Some("1"), "{refused:?}");
+    // More events than a second ever holds: refused whatever the budget, and said so.
+    let batch = json!({"batch": (0..4).map(|i| json!({"name": "e", "channel": "news", "data": i.to_string()})).collect::<Vec<_>>()});
+    let error = api.post("/batch_events", &batch).await.expect_error(429);
+    assert!(error.contains("publishes 4 events"), "{error}");
+
+    for data in ["1", "1", "2"] {
+        assert_eq!(client.recv_json().await["data"], data);
+    }
+    // The budget refills at 3 a second: the marker goes through within a second or so, and
+    // it is the next frame (nothing refused was published).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let response = api.trigger(&["news"], "marker", "{}").await;
+        if response.status == 200 {
+            break;
+        }
+        response.expect_error(429);
+        assert!(tokio::time::Instant::now() < deadline, "the budget never refilled");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(client.recv_json().await["event"], "marker");
+}
+
 #[tokio::test]
 async fn server_to_user_channel_is_accepted_in_triggers() {
     let server = TestServer::start_default();

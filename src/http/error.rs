@@ -25,6 +25,9 @@ impl ApiError {
     pub fn too_large(message: impl Into<String>) -> Self {
         ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, message: message.into() }
     }
+    pub fn too_many(message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::TOO_MANY_REQUESTS, message: message.into() }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -41,6 +44,12 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         // One line per refused API request, with the reason (never the query or body).
         tracing::info!(status = self.status.as_u16(), reason = %self.message, "API request refused");
-        HttpResponse::build(self.status).json(serde_json::json!({ "error": self.message }))
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // The budget refills continuously; a second always holds room for a request it
+            // can ever take.
+            response.insert_header(("Retry-After", "1"));
+        }
+        response.json(serde_json::json!({ "error": self.message }))
     }
 }

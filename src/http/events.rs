@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::time::Instant;
 
 use super::auth::{authenticate, ApiRequest, Authenticated, BodyStream};
 use super::error::ApiError;
@@ -74,6 +75,7 @@ pub async fn trigger(state: &State, req: ApiRequest<'_>, app_id: &str, payload: 
         parsed.info = params.get("info").map(|s| Text(Cow::Borrowed(s.as_ref())));
     }
     let event = validate(&app.config, parsed, false)?;
+    spend(&app, event.channels.len())?;
     publish(state, &app, &event).await;
     let info = channel_info(state, &app, &event).await;
     Ok(match info {
@@ -99,6 +101,8 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         let event = validate(&app.config, item, true).map_err(|e| ApiError { message: format!("batch[{i}]: {}", e.message), ..e })?;
         events.push(event);
     }
+    // Every batch event has one channel.
+    spend(&app, events.len())?;
     for event in &events {
         publish(state, &app, event).await;
     }
@@ -114,6 +118,20 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         results.push(entry);
     }
     Ok(if any_info { HttpResponse::Ok().json(serde_json::json!({ "batch": results })) } else { empty_object() })
+}
+
+/// Takes a request's events from the app's budget, or refuses the whole request with 429.
+fn spend(app: &AppHub, events: usize) -> Result<(), ApiError> {
+    let Some(budget) = &app.backend_events else { return Ok(()) };
+    if budget.take(events, Instant::now()) {
+        return Ok(());
+    }
+    let limit = budget.per_second();
+    Err(ApiError::too_many(if events > limit as usize {
+        format!("This request publishes {events} events (one per channel), more than the {limit} per second the app allows (max_backend_events_per_second)")
+    } else {
+        format!("Rate limit: the app may publish {limit} events per second (one per channel; max_backend_events_per_second); retry later")
+    }))
 }
 
 /// `{}`, what a trigger without `info` answers.

@@ -6,6 +6,7 @@
 //!
 //! **Architecture invariant:** the hub knows nothing about other nodes; the adapter does.
 
+pub mod budget;
 pub mod cache;
 mod channels;
 pub mod conn;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::config::AppConfig;
 use crate::metrics::AppMetrics;
 use crate::protocol::socket_id::SocketId;
+use budget::EventBudget;
 use cache::Cache;
 use channels::Channel;
 pub use channels::{ChannelStats, PresenceView, SubscribeError, Subscribed, Unsubscribed};
@@ -38,6 +40,9 @@ pub struct AppHub {
     connections: DashMap<SocketId, ConnHandle, Hasher>,
     pub users: Users,
     pub cache: Cache,
+    /// Events the HTTP API may still publish (`max_backend_events_per_second`); `None`
+    /// when unlimited.
+    pub backend_events: Option<EventBudget>,
     /// True when a cluster adapter decides membership: the hub then leaves member and
     /// subscription-count announcements to the adapter.
     pub cluster_mode: bool,
@@ -51,12 +56,15 @@ impl AppHub {
     pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
         let config_id = config.id.clone();
+        let per_second = config.max_backend_events_per_second;
+        let backend_events = (per_second > 0).then(|| EventBudget::new(per_second, std::time::Instant::now()));
         AppHub {
             config: Arc::new(config),
             channels: DashMap::with_hasher(Hasher::default()),
             connections: DashMap::with_hasher(Hasher::default()),
             users: Users::default(),
             cache,
+            backend_events,
             cluster_mode,
             metrics: AppMetrics::for_app(&config_id),
             counts_pending: AtomicUsize::new(0),

@@ -19,6 +19,8 @@ pub struct Api {
 pub struct ApiResponse {
     pub status: u16,
     pub content_type: Option<String>,
+    /// `Retry-After`, which a 429 carries.
+    pub retry_after: Option<String>,
     pub text: String,
 }
 
@@ -81,9 +83,10 @@ impl Api {
         }
         let response = request.send().await.unwrap_or_else(|e| panic!("HTTP request to {url} failed: {e}"));
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (content_type, retry_after) = (header("content-type"), header("retry-after"));
         let text = response.text().await.unwrap_or_else(|e| panic!("reading the body from {url} failed: {e}"));
-        ApiResponse { status, content_type, text }
+        ApiResponse { status, content_type, retry_after, text }
     }
 
     /// A signed POST of `body` to `/apps/{id}{suffix}`.
