@@ -43,8 +43,9 @@ export HERALD_BIN="$ROOT/target/debug/herald"
 run "cargo test" cargo test --workspace --exclude nexora
 run "npm install" bash -c 'cd protocol-tests/node && (npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent)'
 # A test file whose tests have all finished but which leaves a timer running would keep its
-# process, and this script, waiting forever (seen once: a cluster file idle for 11 minutes
-# with four timers alive and no socket open). --test-force-exit (Node >= 20.14) ends it.
+# process, and this script, waiting forever: a pusher-js client reconnecting after the test
+# disconnected it once did (cluster/support.js now guards against that). --test-force-exit
+# (Node >= 20.14) makes any such leak end with its file instead.
 FORCE_EXIT=$(node --help 2>/dev/null | grep -q -- '--test-force-exit' && echo --test-force-exit)
 # Patterns are expanded inside protocol-tests/node (unquoted `set -- $*` on purpose).
 node_part() { (cd protocol-tests/node && set -- $* && node --test --test-concurrency=1 $FORCE_EXIT "$@"); }

@@ -239,7 +239,13 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
     // Connection history (state changes and errors), shown when a test fails.
     client.history = [];
     const started = Date.now();
-    client.connection.bind('state_change', ({ previous, current }) => client.history.push(`+${Date.now() - started}ms ${previous}->${current}`));
+    client.connection.bind('state_change', ({ previous, current }) => {
+      client.history.push(`+${Date.now() - started}ms ${previous}->${current}`);
+      // pusher-js still acts on a 4200 close it was handling when disconnect() came: it
+      // reconnects, and retries for ever once its node is gone, keeping the test process
+      // alive. A client the test stopped stays stopped.
+      if (client.stopped && current === 'connecting') client.disconnect();
+    });
     client.connection.bind('error', (e) => client.history.push(`+${Date.now() - started}ms error ${errorCode(e) ?? e?.type ?? ''}`));
     client.label = opts.label ?? `${opts.user?.id ?? opts.presence?.user_id ?? 'anon'}@${target.name ?? target.port}`;
     cluster.clients.add(client);
@@ -263,11 +269,7 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
 
   /** Disconnects a client and stops tracking it. */
   cluster.disconnect = (client) => {
-    try {
-      client.disconnect();
-    } catch {
-      // already gone
-    }
+    stopClient(client);
     cluster.clients.delete(client);
   };
 
@@ -289,13 +291,7 @@ export async function startCluster({ nodes: count = 2, apps = [defineApp()], con
   cluster.ownKeys = async () => (await redis.keys()).filter((k) => k.startsWith(`${prefix}:`));
 
   cluster.stop = async () => {
-    for (const c of cluster.clients) {
-      try {
-        c.disconnect();
-      } catch {
-        // ignore
-      }
-    }
+    for (const c of cluster.clients) stopClient(c);
     cluster.clients.clear();
     await Promise.all(cluster.nodes.map((n) => stopChild(n.child, 'SIGTERM', 4000)));
     for (const s of cluster.fayeSockets) {
@@ -481,6 +477,16 @@ export function closedWith(client, code, timeout = 5000) {
     filter: (e) => errorCode(e) === code,
     what: `${client.label} to be closed with ${code}`,
   });
+}
+
+/** Disconnects a pusher-js client for good (see the state_change guard in cluster.client). */
+function stopClient(client) {
+  client.stopped = true;
+  try {
+    client.disconnect();
+  } catch {
+    // already gone
+  }
 }
 
 /**
