@@ -370,15 +370,16 @@ impl Config {
 /// `HERALD_BIN`, or `HERALD_LOG_FILTER`) are not configuration keys and are left alone.
 /// Returns whether the apps came from the single-app variables, so errors can name them.
 fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<bool, ConfigError> {
-    let known = keys_of(Config::default());
-    let known_app = keys_of(AppConfig::default());
+    let defaults = defaults_of(Config::default());
+    let app_defaults = defaults_of(AppConfig::default());
     let mut single_app = toml::Table::new();
     let mut apps_json = false;
     for (name, value) in env {
         let Some(rest) = name.strip_prefix("HERALD_") else { continue };
         let key = rest.to_ascii_lowercase();
-        match key.as_str() {
-            "apps" => {
+        let app_key = key.strip_prefix("app_").and_then(|field| app_defaults.get_key_value(field));
+        match (key.as_str(), app_key) {
+            ("apps", _) => {
                 let json: serde_json::Value = serde_json::from_str(&value)
                     .map_err(|e| ConfigError(format!("HERALD_APPS must be a JSON array of app objects: {e}")))?;
                 let apps = toml::Value::try_from(json)
@@ -386,28 +387,22 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
                 table.insert("apps".into(), apps);
                 apps_json = true;
             }
-            "app_id" | "app_key" | "app_secret" => {
-                single_app.insert(key["app_".len()..].to_string(), toml::Value::String(value));
-            }
-            "app_webhooks" => {
-                return Err(ConfigError(
-                    "HERALD_APP_WEBHOOKS cannot be read: webhooks are a list of tables; give the app in HERALD_APPS (JSON) or in the file".into(),
-                ))
-            }
-            _ if key.strip_prefix("app_").is_some_and(|k| known_app.contains(k)) => {
-                single_app.insert(key["app_".len()..].to_string(), scalar(&value));
-            }
-            _ if known.contains(&key) => {
-                let parsed = if matches!(key.as_str(), "redis_url" | "prefix" | "host" | "log" | "tls_cert" | "tls_key" | "metrics_host" | "console_token") {
-                    toml::Value::String(value)
-                } else {
-                    scalar(&value)
-                };
-                table.insert(key, parsed);
+            (_, Some((field, default))) => {
+                if matches!(default, toml::Value::Array(_) | toml::Value::Table(_)) {
+                    return Err(ConfigError(format!(
+                        "{name} cannot be read: `{field}` is a list of tables; give the app in HERALD_APPS (JSON) or in the file"
+                    )));
+                }
+                single_app.insert(field.clone(), env_value(default, value));
             }
             // Read by main.rs / test tooling, not configuration keys.
-            "config" | "log_filter" | "bin" | "url" => {}
-            _ => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
+            ("config" | "log_filter" | "bin" | "url", _) => {}
+            _ => match defaults.get(&key) {
+                Some(default) => {
+                    table.insert(key, env_value(default, value));
+                }
+                None => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
+            },
         }
     }
     if single_app.is_empty() {
@@ -430,11 +425,22 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
     Ok(true)
 }
 
-/// The keys a config struct serializes to: what an environment variable may name.
-fn keys_of(value: impl Serialize) -> HashSet<String> {
+/// A config struct's defaults by key: the keys an environment variable may name, and the
+/// type each one's value takes.
+fn defaults_of(value: impl Serialize) -> toml::Table {
     match toml::Value::try_from(value) {
-        Ok(toml::Value::Table(t)) => t.keys().cloned().collect(),
-        _ => HashSet::new(),
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    }
+}
+
+/// A variable's text as the key's type: text for a key whose default is text (so a
+/// numeric-looking secret, prefix or token stays text), else a number or boolean when it
+/// reads as one.
+fn env_value(default: &toml::Value, value: String) -> toml::Value {
+    match default {
+        toml::Value::String(_) => toml::Value::String(value),
+        _ => scalar(&value),
     }
 }
 
