@@ -20,6 +20,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod protocol;
+pub mod reload;
 pub mod rest_client;
 pub mod server;
 pub mod state;

@@ -44,6 +44,11 @@ pub struct RouteLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabel {
     pub operation: String,
 }
@@ -74,6 +79,7 @@ pub struct Metrics {
     pub redis_connected: Gauge,
     pub redis_errors: Family<OperationLabel, Counter>,
     pub redis_duration: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    pub config_reloads: Family<ResultLabel, Counter>,
     /// `api_request_duration_seconds` of [`PUBLISHING_ROUTES`], resolved once: nearly every
     /// API request is one of them.
     pub publishing_duration: [Histogram; 2],
@@ -115,6 +121,7 @@ impl Metrics {
             redis_connected: Gauge::default(),
             redis_errors: Family::default(),
             redis_duration: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            config_reloads: Family::default(),
         };
         {
             let mut r = m.registry.lock().expect("metrics registry lock");
@@ -137,6 +144,7 @@ impl Metrics {
             r.register("redis_connected", "1 while the cluster adapter reaches Redis", m.redis_connected.clone());
             r.register("redis_errors", "Failed Redis operations, by operation", m.redis_errors.clone());
             r.register("redis_request_duration_seconds", "Redis round-trip latency, by operation", m.redis_duration.clone());
+            r.register("config_reloads", "Configuration reloads (SIGHUP), by result (applied or failed)", m.config_reloads.clone());
         }
         m
     }

@@ -9,6 +9,7 @@ use crate::adapter::local::LocalAdapter;
 use crate::adapter::redis::RedisAdapter;
 use crate::config::{AdapterKind, Config};
 use crate::protocol::close_code;
+use crate::reload::Loader;
 use crate::state::{Shared, State};
 use crate::tls::ReloadableCert;
 use crate::webhooks::WebhookEvent;
@@ -51,6 +52,8 @@ pub struct Server {
     /// Set when the listener speaks TLS; reloaded on SIGHUP.
     pub tls: Option<Arc<ReloadableCert>>,
     workers: Workers,
+    /// How SIGHUP reads the configuration again; without it, SIGHUP reloads TLS only.
+    reload: Option<Loader>,
 }
 
 impl Server {
@@ -103,16 +106,20 @@ impl Server {
         if state.config.metrics_enabled {
             start_metrics_listener(&state);
         }
-        Ok(Server { state, addr, tls, workers })
+        Ok(Server { state, addr, tls, workers, reload: None })
     }
 
-    /// Runs until SIGTERM/SIGINT, then shuts down gracefully.
+    /// Lets SIGHUP apply what `load` returns then (apps, TLS files); see [`crate::reload`].
+    pub fn reload_with(mut self, load: Loader) -> Server {
+        self.reload = Some(load);
+        self
+    }
+
+    /// Runs until SIGTERM/SIGINT, then shuts down gracefully. SIGHUP reloads.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         let handle = self.workers.handle();
         let state = self.state.clone();
-        if let Some(cert) = self.tls.clone() {
-            actix_web::rt::spawn(reload_on_sighup(cert));
-        }
+        actix_web::rt::spawn(reload_on_sighup(self.state.clone(), self.reload, self.tls.clone()));
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutdown requested: closing sockets with 4200 so clients reconnect elsewhere");
@@ -257,7 +264,7 @@ async fn housekeeping(state: State) {
         ticks += 1;
         for app in state.apps() {
             for (channel, count) in app.flush_subscription_counts() {
-                state.webhooks.emit(&app.config, || WebhookEvent::SubscriptionCount { channel, subscription_count: count });
+                state.webhooks.emit(&app.config(), || WebhookEvent::SubscriptionCount { channel, subscription_count: count });
             }
             if ticks % 60 == 0 {
                 app.cache.sweep();
@@ -266,15 +273,12 @@ async fn housekeeping(state: State) {
     }
 }
 
-/// Reloads the TLS certificate and key whenever the process receives SIGHUP.
-async fn reload_on_sighup(cert: Arc<ReloadableCert>) {
+/// Reloads the configuration (apps, TLS certificate) whenever the process receives SIGHUP.
+async fn reload_on_sighup(state: State, load: Option<Loader>, cert: Option<Arc<ReloadableCert>>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
     while hup.recv().await.is_some() {
-        match cert.reload() {
-            Ok(()) => tracing::info!("TLS certificate reloaded"),
-            Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one"),
-        }
+        crate::reload::reload(&state, load.as_ref(), cert.as_deref());
     }
 }
 

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use crate::adapter::Adapter;
-use crate::config::Config;
+use crate::config::{AppConfig, Config};
 use crate::hub::AppHub;
 use crate::tap::Tap;
 use crate::webhooks::Webhooks;
@@ -14,9 +16,13 @@ use crate::webhooks::Webhooks;
 pub type State = Arc<Shared>;
 
 pub struct Shared {
+    /// The configuration the server started with. Its `apps` are the apps at start: the
+    /// live ones (a reload may change them) are read through [`Shared::app_by_id`] and kin.
     pub config: Config,
-    apps_by_id: HashMap<String, Arc<AppHub>>,
-    apps_by_key: HashMap<String, Arc<AppHub>>,
+    apps: ArcSwap<Directory>,
+    /// Serializes reloads, so two SIGHUPs in a row cannot interleave their changes.
+    reloading: Mutex<()>,
+    cluster_mode: bool,
     pub adapter: Arc<dyn Adapter>,
     pub webhooks: Webhooks,
     /// Live events for the debug console.
@@ -36,26 +42,79 @@ impl Shared {
     pub fn new(config: Config, adapter: Arc<dyn Adapter>, cluster_mode: bool) -> State {
         let tap = Tap::default();
         let webhooks = Webhooks::start(&config, tap.clone());
-        let mut apps_by_id = HashMap::new();
-        let mut apps_by_key = HashMap::new();
-        for app in &config.apps {
-            let hub = Arc::new(AppHub::new(app.clone(), cluster_mode));
-            apps_by_id.insert(app.id.clone(), hub.clone());
-            apps_by_key.insert(app.key.clone(), hub);
+        let hubs = config.apps.iter().map(|app| Arc::new(AppHub::new(app.clone(), cluster_mode)));
+        let apps = ArcSwap::from_pointee(Directory::of(hubs));
+        Arc::new(Shared {
+            config,
+            apps,
+            reloading: Mutex::new(()),
+            cluster_mode,
+            adapter,
+            webhooks,
+            tap,
+            listener: std::sync::OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
+            sessions: AtomicUsize::new(0),
+            requests: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn app_by_id(&self, id: &str) -> Option<Arc<AppHub>> {
+        self.apps.load().by_id.get(id).cloned()
+    }
+
+    pub fn app_by_key(&self, key: &str) -> Option<Arc<AppHub>> {
+        self.apps.load().by_key.get(key).cloned()
+    }
+
+    /// Every app as it is now.
+    pub fn apps(&self) -> Vec<Arc<AppHub>> {
+        self.apps.load().by_id.values().cloned().collect()
+    }
+
+    /// Makes `apps` the server's apps (a configuration reload), keeping every socket of an app
+    /// whose id stays. An app whose id is gone has its sockets closed with 4001; one that is now
+    /// disabled, with 4003. `apps` must have been validated (unique ids and keys).
+    pub fn replace_apps(&self, apps: &[AppConfig]) -> AppChanges {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.apps.load_full();
+        let mut changes = AppChanges::default();
+        let mut hubs = Vec::with_capacity(apps.len());
+        for app in apps {
+            match old.by_id.get(&app.id) {
+                Some(hub) => {
+                    if hub.update(app.clone()) {
+                        changes.changed.push(app.id.clone());
+                    }
+                    hubs.push(hub.clone());
+                }
+                None => {
+                    changes.added.push(app.id.clone());
+                    hubs.push(Arc::new(AppHub::new(app.clone(), self.cluster_mode)));
+                }
+            }
         }
-        Arc::new(Shared { config, apps_by_id, apps_by_key, adapter, webhooks, tap, listener: std::sync::OnceLock::new(), shutting_down: AtomicBool::new(false), sessions: AtomicUsize::new(0), requests: AtomicUsize::new(0) })
-    }
-
-    pub fn app_by_id(&self, id: &str) -> Option<&Arc<AppHub>> {
-        self.apps_by_id.get(id)
-    }
-
-    pub fn app_by_key(&self, key: &str) -> Option<&Arc<AppHub>> {
-        self.apps_by_key.get(key)
-    }
-
-    pub fn apps(&self) -> impl Iterator<Item = &Arc<AppHub>> {
-        self.apps_by_id.values()
+        let new = Directory::of(hubs.into_iter());
+        let removed: Vec<Arc<AppHub>> = old.by_id.iter().filter(|(id, _)| !new.by_id.contains_key(*id)).map(|(_, hub)| hub.clone()).collect();
+        self.apps.store(Arc::new(new));
+        self.webhooks.set_apps(apps);
+        // Sockets that registered before the sweep are closed by it; later ones find the
+        // refusal themselves (see `AppHub::refusal`).
+        for hub in &removed {
+            hub.retire();
+            changes.removed.push(hub.id().to_string());
+        }
+        for hub in removed.iter().chain(self.apps.load().by_id.values()) {
+            if let Some(code) = hub.refusal() {
+                for conn in hub.connections() {
+                    conn.close(code);
+                }
+            }
+        }
+        changes.added.sort();
+        changes.changed.sort();
+        changes.removed.sort();
+        changes
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -83,6 +142,32 @@ impl Shared {
     }
 }
 
+/// The apps, found by id (HTTP API) or by key (WebSocket path); replaced whole on reload.
+struct Directory {
+    by_id: HashMap<String, Arc<AppHub>>,
+    by_key: HashMap<String, Arc<AppHub>>,
+}
+
+impl Directory {
+    fn of(hubs: impl Iterator<Item = Arc<AppHub>>) -> Directory {
+        let (mut by_id, mut by_key) = (HashMap::new(), HashMap::new());
+        for hub in hubs {
+            let config = hub.config();
+            by_id.insert(config.id.clone(), hub.clone());
+            by_key.insert(config.key.clone(), hub.clone());
+        }
+        Directory { by_id, by_key }
+    }
+}
+
+/// What a reload did to the apps, by id.
+#[derive(Debug, Default, PartialEq)]
+pub struct AppChanges {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
 /// One session or request, counted in [`Shared::in_flight`] while it lives.
 pub struct InFlight<'a> {
     counter: &'a AtomicUsize,
@@ -98,5 +183,81 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::local::LocalAdapter;
+    use crate::hub::conn::{ConnHandle, ConnInbox};
+    use crate::protocol::close_code::{self, CloseCode};
+    use crate::protocol::socket_id::SocketId;
+    use futures_util::FutureExt;
+
+    fn app(id: &str, key: &str) -> AppConfig {
+        AppConfig { id: id.into(), key: key.into(), secret: format!("{key}-secret"), ..AppConfig::default() }
+    }
+
+    fn connect(hub: &AppHub) -> (ConnHandle, ConnInbox) {
+        let (conn, inbox) = ConnHandle::new(SocketId::random(), 16);
+        assert!(hub.add_connection(conn.clone()));
+        (conn, inbox)
+    }
+
+    /// The code the socket was asked to close with, if it was.
+    fn close_asked(inbox: &ConnInbox) -> Option<CloseCode> {
+        inbox.closed().now_or_never()
+    }
+
+    #[tokio::test]
+    async fn replacing_the_apps_keeps_the_sockets_of_apps_that_stay_and_closes_the_rest() {
+        let config = Config { apps: vec![app("1", "k1"), app("2", "k2"), app("3", "k3")], ..Config::default() };
+        let state = Shared::new(config, Arc::new(LocalAdapter), false);
+        let (one, two, three) = (state.app_by_id("1").unwrap(), state.app_by_id("2").unwrap(), state.app_by_id("3").unwrap());
+        let (_a, stays) = connect(&one);
+        let (_b, removed) = connect(&two);
+        let (_c, disabled) = connect(&three);
+
+        let rotated = AppConfig { secret: "rotated".into(), key: "k1-new".into(), client_events: true, ..app("1", "k1") };
+        let off = AppConfig { enabled: false, ..app("3", "k3") };
+        let changes = state.replace_apps(&[rotated, off, app("4", "k4")]);
+        assert_eq!(changes, AppChanges { added: vec!["4".into()], changed: vec!["1".into(), "3".into()], removed: vec!["2".into()] });
+
+        let now = state.app_by_id("1").unwrap();
+        assert!(Arc::ptr_eq(&now, &one), "an app that stays keeps its hub, and with it its sockets and channels");
+        assert_eq!(now.config().secret, "rotated");
+        assert!(now.config().client_events);
+        assert!(state.app_by_key("k1").is_none(), "the old key no longer finds the app");
+        assert!(Arc::ptr_eq(&state.app_by_key("k1-new").unwrap(), &one));
+        assert!(state.app_by_id("2").is_none() && state.app_by_key("k2").is_none());
+        assert_eq!(state.app_by_key("k4").unwrap().id(), "4");
+
+        assert_eq!(close_asked(&stays), None);
+        assert_eq!(close_asked(&removed), Some(close_code::APP_NOT_FOUND));
+        assert_eq!(close_asked(&disabled), Some(close_code::APP_DISABLED));
+        assert_eq!(two.refusal(), Some(close_code::APP_NOT_FOUND), "a socket admitted just before is refused too");
+
+        let again = state.replace_apps(&[
+            AppConfig { secret: "rotated".into(), key: "k1-new".into(), client_events: true, ..app("1", "k1") },
+            AppConfig { enabled: false, ..app("3", "k3") },
+            app("4", "k4"),
+        ]);
+        assert_eq!(again, AppChanges::default(), "the same apps again change nothing");
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_limit_reaches_the_budget_and_the_cache() {
+        let config = Config { apps: vec![app("1", "k1")], ..Config::default() };
+        let state = Shared::new(config, Arc::new(LocalAdapter), false);
+        let hub = state.app_by_id("1").unwrap();
+        assert!(hub.backend_events.load().is_none());
+        hub.cache.store("cache-news", "d", crate::protocol::ws::Frame::text("frame"));
+        assert_eq!(hub.cache.info("cache-news").map(|(_, ttl)| ttl), Some(1800));
+        state.replace_apps(&[AppConfig { max_backend_events_per_second: 5, cache_ttl: 60, ..app("1", "k1") }]);
+        assert_eq!(hub.backend_events.load().as_ref().map(|b| b.per_second()), Some(5));
+        assert_eq!(hub.cache.info("cache-news").map(|(_, ttl)| ttl), Some(60), "a stored event expires by the new ttl");
+        state.replace_apps(&[app("1", "k1")]);
+        assert!(hub.backend_events.load().is_none(), "0 turns the limit off again");
     }
 }

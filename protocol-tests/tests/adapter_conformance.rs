@@ -100,7 +100,7 @@ impl Cluster {
         cluster
     }
 
-    fn app(&self, node: usize) -> &Arc<AppHub> {
+    fn app(&self, node: usize) -> Arc<AppHub> {
         self.nodes[node].app_by_id("1").unwrap()
     }
 
@@ -153,12 +153,12 @@ fn member(id: &str) -> Member {
 
 async fn subscribe(cluster: &Cluster, client: &Client, channel: &str, member: Option<Member>) -> herald::hub::Subscribed {
     let app = cluster.app(client.node);
-    cluster.nodes[client.node].adapter.subscribe(app, channel, &client.handle, member).await.expect("subscribed")
+    cluster.nodes[client.node].adapter.subscribe(&app, channel, &client.handle, member).await.expect("subscribed")
 }
 
 async fn publish(cluster: &Cluster, node: usize, channel: &str, event: &str, except: Option<SocketId>) {
     let frame: Frame = herald::protocol::outbound::event(event, Some(channel), "{}", None);
-    cluster.nodes[node].adapter.publish(cluster.app(node), channel, frame, except).await;
+    cluster.nodes[node].adapter.publish(&cluster.app(node), channel, frame, except).await;
 }
 
 // ---- the contract ----------------------------------------------------------------------------
@@ -195,13 +195,13 @@ async fn occupied_and_vacated_are_decided_cluster_wide(cluster: Cluster) {
     let b = cluster.connect(1);
     assert!(subscribe(&cluster, &a, "room", None).await.occupied);
     assert!(!subscribe(&cluster, &b, "room", None).await.occupied, "second subscriber anywhere is not 'occupied'");
-    let stats = cluster.nodes[2].adapter.channel_stats(cluster.app(2), "room").await.expect("occupied");
+    let stats = cluster.nodes[2].adapter.channel_stats(&cluster.app(2), "room").await.expect("occupied");
     assert_eq!(stats.subscription_count, 2);
-    let left = cluster.nodes[0].adapter.unsubscribe(cluster.app(0), "room", &a.handle.socket_id).await.unwrap();
+    let left = cluster.nodes[0].adapter.unsubscribe(&cluster.app(0), "room", &a.handle.socket_id).await.unwrap();
     assert!(!left.vacated, "a subscriber remains on another node");
-    cluster.nodes[1].adapter.unsubscribe(cluster.app(1), "room", &b.handle.socket_id).await.unwrap();
-    assert!(cluster.nodes[2].adapter.channel_stats(cluster.app(2), "room").await.is_none());
-    assert!(cluster.nodes[0].adapter.channels(cluster.app(0), "").await.is_empty());
+    cluster.nodes[1].adapter.unsubscribe(&cluster.app(1), "room", &b.handle.socket_id).await.unwrap();
+    assert!(cluster.nodes[2].adapter.channel_stats(&cluster.app(2), "room").await.is_none());
+    assert!(cluster.nodes[0].adapter.channels(&cluster.app(0), "").await.is_empty());
 }
 
 async fn presence_counts_users_across_nodes(cluster: Cluster) {
@@ -214,22 +214,22 @@ async fn presence_counts_users_across_nodes(cluster: Cluster) {
     assert_eq!(added["event"], "pusher_internal:member_added");
     assert_eq!(first.member_added.map(|m| m.key), Some("ann".to_string()));
     let mut second_socket = a2;
-    let second = cluster.nodes[1].adapter.subscribe(cluster.app(1), "presence-x", &second_socket.handle, Some(member("ann"))).await.unwrap();
+    let second = cluster.nodes[1].adapter.subscribe(&cluster.app(1), "presence-x", &second_socket.handle, Some(member("ann"))).await.unwrap();
     assert!(second.member_added.is_none(), "ann's second socket is not a new member");
     // The roster sent to the second socket lists both users, wherever they are.
     let ok = second_socket.next().await;
     let roster: Value = serde_json::from_str(ok["data"].as_str().unwrap()).unwrap();
     assert_eq!(roster["presence"]["count"], 2, "{roster}");
-    let mut users = cluster.nodes[0].adapter.presence_users(cluster.app(0), "presence-x").await;
+    let mut users = cluster.nodes[0].adapter.presence_users(&cluster.app(0), "presence-x").await;
     users.sort();
     assert_eq!(users, vec!["ann", "w"]);
-    let stats = cluster.nodes[1].adapter.channel_stats(cluster.app(1), "presence-x").await.unwrap();
+    let stats = cluster.nodes[1].adapter.channel_stats(&cluster.app(1), "presence-x").await.unwrap();
     assert_eq!((stats.subscription_count, stats.user_count), (3, Some(2)));
 
-    cluster.nodes[0].adapter.unsubscribe(cluster.app(0), "presence-x", &a1.handle.socket_id).await.unwrap();
+    cluster.nodes[0].adapter.unsubscribe(&cluster.app(0), "presence-x", &a1.handle.socket_id).await.unwrap();
     publish(&cluster, 0, "presence-x", "marker", None).await;
     watcher.expect_marker_first("marker").await;
-    let last = cluster.nodes[1].adapter.unsubscribe(cluster.app(1), "presence-x", &second_socket.handle.socket_id).await.unwrap();
+    let last = cluster.nodes[1].adapter.unsubscribe(&cluster.app(1), "presence-x", &second_socket.handle.socket_id).await.unwrap();
     let _ = last;
     let removed = watcher.next_event().await;
     assert_eq!(removed["event"], "pusher_internal:member_removed");
@@ -242,10 +242,10 @@ async fn presence_limit_is_cluster_wide(cluster: Cluster) {
         subscribe(&cluster, &client, "presence-full", Some(member(user))).await;
     }
     let late = cluster.connect(0);
-    let refused = cluster.nodes[0].adapter.subscribe(cluster.app(0), "presence-full", &late.handle, Some(member("d"))).await;
+    let refused = cluster.nodes[0].adapter.subscribe(&cluster.app(0), "presence-full", &late.handle, Some(member("d"))).await;
     assert!(refused.is_err(), "a fourth user exceeds max_presence_members = 3");
     let again = cluster.connect(1);
-    assert!(cluster.nodes[1].adapter.subscribe(cluster.app(1), "presence-full", &again.handle, Some(member("a"))).await.is_ok(), "an existing member's extra socket is accepted");
+    assert!(cluster.nodes[1].adapter.subscribe(&cluster.app(1), "presence-full", &again.handle, Some(member("a"))).await.is_ok(), "an existing member's extra socket is accepted");
 }
 
 async fn users_watchlists_and_termination_cross_nodes(cluster: Cluster) {
@@ -253,17 +253,17 @@ async fn users_watchlists_and_termination_cross_nodes(cluster: Cluster) {
     cluster.app(0).users.watch(&watcher.handle, &["bob".to_string()]);
     let bob = cluster.connect(2);
     cluster.app(2).users.sign_in("bob", &bob.handle);
-    cluster.nodes[2].adapter.user_signed_in(cluster.app(2), "bob").await;
+    cluster.nodes[2].adapter.user_signed_in(&cluster.app(2), "bob").await;
     let online = watcher.next().await;
     assert_eq!(online["event"], "pusher_internal:watchlist_events");
     assert!(online["data"].as_str().unwrap().contains("online"));
-    assert_eq!(cluster.nodes[1].adapter.online_users(cluster.app(1), &["bob".into(), "nobody".into()]).await, vec![true, false]);
+    assert_eq!(cluster.nodes[1].adapter.online_users(&cluster.app(1), &["bob".into(), "nobody".into()]).await, vec![true, false]);
 
-    cluster.nodes[0].adapter.terminate_user(cluster.app(0), "bob").await;
+    cluster.nodes[0].adapter.terminate_user(&cluster.app(0), "bob").await;
     let code = tokio::time::timeout(WAIT, bob.inbox.closed()).await.expect("bob's socket is asked to close");
     assert_eq!(code.code, 4009);
     cluster.app(2).users.sign_out("bob", &bob.handle.socket_id);
-    cluster.nodes[2].adapter.user_signed_out(cluster.app(2), "bob").await;
+    cluster.nodes[2].adapter.user_signed_out(&cluster.app(2), "bob").await;
     let offline = watcher.next().await;
     assert!(offline["data"].as_str().unwrap().contains("offline"));
 }
@@ -271,7 +271,7 @@ async fn users_watchlists_and_termination_cross_nodes(cluster: Cluster) {
 async fn server_to_user_reaches_signed_in_sockets_on_other_nodes(cluster: Cluster) {
     let mut ann = cluster.connect(1);
     cluster.app(1).users.sign_in("ann", &ann.handle);
-    cluster.nodes[1].adapter.user_signed_in(cluster.app(1), "ann").await;
+    cluster.nodes[1].adapter.user_signed_in(&cluster.app(1), "ann").await;
     let mut other = cluster.connect(2);
     cluster.app(2).users.sign_in("zed", &other.handle);
     publish(&cluster, 0, "#server-to-user-ann", "hello", None).await;
@@ -284,7 +284,7 @@ async fn connection_limit_is_cluster_wide(cluster: Cluster) {
     let mut admitted = 0;
     for node in [0, 1, 2, 0, 1] {
         let client = cluster.connect(node);
-        if cluster.nodes[node].adapter.connection_opened(cluster.app(node)).await {
+        if cluster.nodes[node].adapter.connection_opened(&cluster.app(node)).await {
             admitted += 1;
         } else {
             cluster.app(node).remove_connection(&client.handle.socket_id);

@@ -28,7 +28,7 @@ impl Adapter for LocalAdapter {
     }
 
     async fn connection_opened(&self, app: &AppHub) -> bool {
-        let max = app.config.max_connections;
+        let max = app.config().max_connections;
         // The new socket is already registered locally.
         max == 0 || app.connection_count() as u64 <= max
     }

@@ -31,14 +31,20 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
-    let (mut config, generated) =
-        Config::load(args.config.as_deref(), super::config_env()).map_err(|e| Failure::Usage(e.to_string()))?;
-    if let Some(host) = args.host {
-        config.host = host;
-    }
-    if let Some(port) = args.port {
-        config.port = port;
-    }
+    // SIGHUP loads the configuration again exactly this way: the same file, the variables as
+    // they were at start, the same command-line overrides.
+    let env: Vec<(String, String)> = super::config_env().into_iter().collect();
+    let load = move || -> Result<(Config, bool), herald::config::ConfigError> {
+        let (mut config, generated) = Config::load(args.config.as_deref(), env.clone())?;
+        if let Some(host) = &args.host {
+            config.host = host.clone();
+        }
+        if let Some(port) = args.port {
+            config.port = port;
+        }
+        Ok((config, generated))
+    };
+    let (config, generated) = load().map_err(|e| Failure::Usage(e.to_string()))?;
     herald::logging::init(&config);
     actix_web::rt::System::new()
         .block_on(async move {
@@ -47,7 +53,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
                 e
             })?;
             print_banner(&server, generated);
-            server.run_until_signal().await
+            server.reload_with(Box::new(move || load().map(|(config, _)| config))).run_until_signal().await
         })
         // The reason has been printed or logged already.
         .map_err(|_| Failure::Request(String::new()))

@@ -65,7 +65,7 @@ impl Refusal {
 impl Connection {
     /// `socket_id` is `handle.socket_id` as text, which the caller has already formatted.
     pub fn new(state: State, app: Arc<AppHub>, handle: ConnHandle, socket_id: String) -> Self {
-        let limiter = RateLimiter::new(app.config.max_client_events_per_second);
+        let limiter = RateLimiter::default();
         Connection { state, app, handle, socket_id, subscriptions: HashMap::new(), limiter, user: None, authorized: false }
     }
 
@@ -124,14 +124,14 @@ impl Connection {
                 if matches!(kind.kind, ChannelKind::Private | ChannelKind::PrivateEncrypted | ChannelKind::Presence) {
                     self.authorized = true;
                 }
-                self.state.tap.emit(|| TapEvent::new(&self.app.config.id, "subscribed").socket(&self.socket_id).channel(&channel));
+                self.state.tap.emit(|| TapEvent::new(self.app.id(), "subscribed").socket(&self.socket_id).channel(&channel));
                 let Some(outcome) = outcome else { return };
                 self.subscriptions.insert(channel.clone(), ());
                 self.report_subscribed(&channel, outcome);
             }
             Err(refusal) => {
                 self.state.tap.emit(|| {
-                    TapEvent::new(&self.app.config.id, "subscription_refused").socket(&self.socket_id).channel(&channel).detail(&refusal.message)
+                    TapEvent::new(self.app.id(), "subscription_refused").socket(&self.socket_id).channel(&channel).detail(&refusal.message)
                 });
                 let data = serde_json::json!({ "type": refusal.kind, "error": refusal.message, "status": refusal.status });
                 self.handle.send(outbound::event_json("pusher:subscription_error", Some(&channel), &data));
@@ -141,7 +141,7 @@ impl Connection {
     }
 
     fn report_subscribed(&self, channel: &str, outcome: Subscribed) {
-        let (webhooks, app) = (&self.state.webhooks, &self.app.config);
+        let (webhooks, app) = (&self.state.webhooks, &self.app.config());
         let channel = || channel.to_string();
         if outcome.occupied {
             webhooks.emit(app, || WebhookEvent::ChannelOccupied { channel: channel() });
@@ -158,7 +158,7 @@ impl Connection {
     }
 
     fn report_unsubscribed(&self, channel: &str, outcome: Unsubscribed) {
-        let (webhooks, app) = (&self.state.webhooks, &self.app.config);
+        let (webhooks, app) = (&self.state.webhooks, &self.app.config());
         let channel = || channel.to_string();
         if let Some(member) = outcome.member_removed {
             webhooks.emit(app, || WebhookEvent::MemberRemoved { channel: channel(), user_id: member.key });
@@ -175,7 +175,7 @@ impl Connection {
 
     /// Checks the name and the signature; on presence channels returns the member to add.
     fn authorize(&self, sub: &Subscribe) -> Result<Option<Member>, Refusal> {
-        let config = &self.app.config;
+        let config = &self.app.config();
         names::validate_channel_name(&sub.channel, config.max_channel_name_length).map_err(Refusal::invalid)?;
         let kind = ChannelType::of(&sub.channel);
         match kind.kind {
@@ -217,7 +217,7 @@ impl Connection {
         };
         names::validate_user_id(&key, MAX_USER_ID_LENGTH).map_err(|e| Refusal::invalid(format!("Invalid channel_data: {e}")))?;
         let user_info = value.get("user_info").cloned().unwrap_or(Value::Null);
-        let limit = self.app.config.max_presence_user_info_bytes;
+        let limit = self.app.config().max_presence_user_info_bytes;
         let size = user_info.to_string().len();
         if size > limit {
             return Err(Refusal {
@@ -231,7 +231,7 @@ impl Connection {
 
     async fn unsubscribe(&mut self, channel: &str) {
         if self.subscriptions.remove(channel).is_some() {
-            self.state.tap.emit(|| TapEvent::new(&self.app.config.id, "unsubscribed").socket(&self.socket_id).channel(channel));
+            self.state.tap.emit(|| TapEvent::new(self.app.id(), "unsubscribed").socket(&self.socket_id).channel(channel));
             if let Some(outcome) = self.state.adapter.unsubscribe(&self.app, channel, &self.handle.socket_id).await {
                 self.report_unsubscribed(channel, outcome);
             }
@@ -243,7 +243,7 @@ impl Connection {
             return self.send_error(None, "Invalid pusher:signin: data.user_data must be a JSON string");
         };
         let to_sign = token::user_string_to_sign(&self.socket_id, user_data);
-        if let Err(e) = token::verify(auth, &self.app.config.key, &self.app.config.secret, &to_sign) {
+        if let Err(e) = token::verify(auth, &self.app.config().key, &self.app.config().secret, &to_sign) {
             return self.send_error(None, &format!("Sign-in failed: {e}"));
         }
         let parsed: Value = match serde_json::from_str(user_data) {
@@ -267,10 +267,10 @@ impl Connection {
             Some(Value::Array(ids)) => ids.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
             _ => Vec::new(),
         };
-        let max_watchlist = self.app.config.max_watchlist_size;
+        let max_watchlist = self.app.config().max_watchlist_size;
         let truncated = watchlist.len() > max_watchlist;
         watchlist.truncate(max_watchlist);
-        if !self.app.config.watchlist_events {
+        if !self.app.config().watchlist_events {
             watchlist.clear();
         }
 
@@ -301,7 +301,7 @@ impl Connection {
     }
 
     async fn client_event(&mut self, event: &str, channel: Option<&str>, data: String) {
-        let config = self.app.config.clone();
+        let config = self.app.config().clone();
         if !config.client_events {
             metrics::client_event(&config.id, "disabled");
             return self.send_error(None, "Client events are disabled for this app; set client_events = true in its configuration");
@@ -327,9 +327,9 @@ impl Connection {
             metrics::client_event(&config.id, "too_large");
             return self.send_error(None, &message);
         }
-        if !self.limiter.allow(Instant::now()) {
+        let limit = config.max_client_events_per_second;
+        if !self.limiter.allow(Instant::now(), limit) {
             metrics::client_event(&config.id, "rate_limited");
-            let limit = config.max_client_events_per_second;
             return self.send_error(
                 Some(close_code::CLIENT_EVENT_RATE_LIMIT),
                 &format!("Client event rejected due to rate limit ({limit} per second)"),

@@ -147,7 +147,7 @@ fn admit(state: &State, key: &str, query: &str) -> Result<Arc<AppHub>, CloseCode
         },
     }
     let app = state.app_by_key(key).ok_or(close_code::APP_NOT_FOUND)?;
-    if !app.config.enabled {
+    if !app.config().enabled {
         return Err(close_code::APP_DISABLED);
     }
     Ok(app.clone())

@@ -75,6 +75,10 @@ pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(state: State, app: Arc<AppHu
     if state.is_shutting_down() {
         handle.close(close_code::SERVER_SHUTDOWN);
     }
+    // Likewise for a reload that removed or disabled the app meanwhile.
+    if let Some(code) = app.refusal() {
+        handle.close(code);
+    }
     let socket_id = handle.socket_id.to_string();
     let mut conn = Connection::new(state.clone(), app.clone(), handle, socket_id.clone());
     if !state.adapter.connection_opened(&app).await {
@@ -82,8 +86,8 @@ pub async fn run<T: AsyncRead + AsyncWrite + Unpin>(state: State, app: Arc<AppHu
         app.remove_connection(&conn.socket_id());
         return refuse(socket, handshake, close_code::OVER_QUOTA).await;
     }
-    tracing::info!(app = %app.config.id, socket_id, "connection opened");
-    state.tap.emit(|| TapEvent::new(&app.config.id, "connection_opened").socket(&socket_id));
+    tracing::info!(app = %app.id(), socket_id, "connection opened");
+    state.tap.emit(|| TapEvent::new(app.id(), "connection_opened").socket(&socket_id));
 
     // The handshake response and connection_established leave in one write.
     let mut hello = handshake;
@@ -126,7 +130,7 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     // With `authorized_connections`, a socket must sign in or join a private/presence channel
     // before this deadline.
     let mut authorization_deadline =
-        app.config.authorized_connections.then(|| Instant::now() + Duration::from_secs(app.config.authorization_timeout));
+        app.config().authorized_connections.then(|| Instant::now() + Duration::from_secs(app.config().authorization_timeout));
     // One timer per purpose, reset when its deadline moves: creating a timer per loop turn
     // would cost a timer-wheel registration per delivered frame.
     let liveness_timer = sleep_until(deadline);
@@ -278,11 +282,11 @@ fn record_close(state: &State, app: &AppHub, socket_id: &str, ending: &Ending, c
     let code_text = code.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
     crate::metrics::metrics()
         .connections_closed
-        .get_or_create(&crate::metrics::CloseLabels { app: app.config.id.clone(), code: code_text.clone() })
+        .get_or_create(&crate::metrics::CloseLabels { app: app.id().to_string(), code: code_text.clone() })
         .inc();
-    tracing::info!(app = %app.config.id, socket_id, code = %code_text, "connection closed");
+    tracing::info!(app = %app.id(), socket_id, code = %code_text, "connection closed");
     state.tap.emit(|| {
-        let event = TapEvent::new(&app.config.id, "connection_closed").socket(socket_id);
+        let event = TapEvent::new(app.id(), "connection_closed").socket(socket_id);
         match code {
             Some(code) => event.detail(format!("close code {code}")),
             None => event.detail("closed by the client"),

@@ -22,16 +22,16 @@ const MAX_CHANNEL_ROWS: usize = 1000;
 /// `GET /console/api/apps`: every configured app with its id, key and connection count. The
 /// secret never leaves the server.
 pub async fn apps(_: ConsoleAuth, state: web::Data<State>) -> HttpResponse {
-    let mut apps: Vec<&Arc<AppHub>> = state.apps().collect();
-    apps.sort_by(|a, b| a.config.id.cmp(&b.config.id));
+    let mut apps: Vec<Arc<AppHub>> = state.apps();
+    apps.sort_by(|a, b| a.id().cmp(b.id()));
     let apps: Vec<Value> = apps
         .into_iter()
         .map(|app| {
             json!({
-                "id": app.config.id,
-                "key": app.config.key,
-                "enabled": app.config.enabled,
-                "client_events": app.config.client_events,
+                "id": app.id(),
+                "key": app.config().key,
+                "enabled": app.config().enabled,
+                "client_events": app.config().client_events,
                 "connections": app.connection_count(),
             })
         })
@@ -54,7 +54,7 @@ pub async fn channels(
     query: web::Query<ChannelsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let app = find_app(&state, &app_id)?;
-    let mut channels = state.adapter.channels(app, &query.prefix).await;
+    let mut channels = state.adapter.channels(&app, &query.prefix).await;
     channels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let total = channels.len();
     let rows: Vec<Value> = channels
@@ -63,8 +63,8 @@ pub async fn channels(
         .map(|(name, stats)| json!({ "name": name, "subscription_count": stats.subscription_count, "user_count": stats.user_count }))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
-        "app": app.config.id,
-        "connections": state.adapter.connection_count(app).await,
+        "app": app.id(),
+        "connections": state.adapter.connection_count(&app).await,
         "total": total,
         "truncated": total > MAX_CHANNEL_ROWS,
         "channels": rows,
@@ -108,9 +108,9 @@ pub async fn trigger(
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| ApiError { status: actix_web::http::StatusCode::BAD_GATEWAY, message: e.to_string() })?;
-        RestClient::with_http_client(&base_url, &app.config.id, &app.config.key, &app.config.secret, http)
+        RestClient::with_http_client(&base_url, app.id(), &app.config().key, &app.config().secret, http)
     } else {
-        RestClient::new(&base_url, &app.config.id, &app.config.key, &app.config.secret)
+        RestClient::new(&base_url, app.id(), &app.config().key, &app.config().secret)
     };
     match client.trigger(&channels, form.name.trim(), &form.data, None).await {
         Ok(answer) => Ok(HttpResponse::Ok().json(json!({ "ok": true, "api": answer }))),
@@ -129,7 +129,7 @@ pub async fn trigger(
     }
 }
 
-pub(super) fn find_app<'a>(state: &'a State, app_id: &str) -> Result<&'a Arc<AppHub>, ApiError> {
+pub(super) fn find_app(state: &State, app_id: &str) -> Result<Arc<AppHub>, ApiError> {
     state.app_by_id(app_id).ok_or_else(|| ApiError::not_found(format!("Unknown app id '{app_id}'")))
 }
 

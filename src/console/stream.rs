@@ -26,7 +26,7 @@ const TICK: Duration = Duration::from_secs(1);
 const KEEPALIVE_TICKS: u32 = 15;
 
 pub async fn stream(_: ConsoleAuth, state: web::Data<State>, app_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let app = find_app(&state, &app_id)?.config.id.clone();
+    let app = find_app(&state, &app_id)?.id().to_string();
     let watcher = Watcher {
         events: state.tap.subscribe(),
         state: state.get_ref().clone(),

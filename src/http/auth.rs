@@ -57,11 +57,11 @@ pub async fn authenticate<'r>(
     };
     let signed = SignedRequest { method: req.method, path: req.path, params: &params, body: &body };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    api_signature::verify(&signed, &app.config.key, &app.config.secret, now).map_err(|e| {
-        tracing::debug!(app = %app.config.id, path = req.path, reason = %e, "API signature check failed");
+    api_signature::verify(&signed, &app.config().key, &app.config().secret, now).map_err(|e| {
+        tracing::debug!(app = %app.id(), path = req.path, reason = %e, "API signature check failed");
         ApiError::unauthorized(e.to_string())
     })?;
-    if !app.config.enabled {
+    if !app.config().enabled {
         return Err(ApiError::forbidden("Application disabled"));
     }
     Ok(Authenticated { app: app.clone(), params, body })

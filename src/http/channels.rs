@@ -59,7 +59,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, channel) = path.into_inner();
     let Authenticated { app, params, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
-    names::validate_channel_name(&channel, app.config.max_channel_name_length).map_err(ApiError::bad_request)?;
+    names::validate_channel_name(&channel, app.config().max_channel_name_length).map_err(ApiError::bad_request)?;
     let presence = ChannelType::of(&channel).is_presence();
     let stats = state.adapter.channel_stats(&app, &channel).await;
     let mut out = Map::new();

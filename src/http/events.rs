@@ -74,7 +74,7 @@ pub async fn trigger(state: &State, req: ApiRequest<'_>, app_id: &str, payload: 
     if parsed.info.is_none() {
         parsed.info = params.get("info").map(|s| Text(Cow::Borrowed(s.as_ref())));
     }
-    let event = validate(&app.config, parsed, false)?;
+    let event = validate(&app.config(), parsed, false)?;
     spend(&app, event.channels.len())?;
     publish(state, &app, &event).await;
     let info = channel_info(state, &app, &event).await;
@@ -89,7 +89,7 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
     let Authenticated { app, body, .. } = authenticate(state, req, Some(app_id), payload).await?;
     let parsed: BatchBody = parse_json(&body)?;
     let batch = parsed.batch.ok_or_else(|| ApiError::bad_request("Missing 'batch': expected {\"batch\": [events]}"))?;
-    let max = app.config.max_batch_size;
+    let max = app.config().max_batch_size;
     if batch.len() > max {
         return Err(ApiError::bad_request(format!("Batch has {} events; the limit is {max}", batch.len())));
     }
@@ -98,7 +98,7 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         if item.channels.is_some() {
             return Err(ApiError::bad_request(format!("batch[{i}]: batch events take a single 'channel', not 'channels'")));
         }
-        let event = validate(&app.config, item, true).map_err(|e| ApiError { message: format!("batch[{i}]: {}", e.message), ..e })?;
+        let event = validate(&app.config(), item, true).map_err(|e| ApiError { message: format!("batch[{i}]: {}", e.message), ..e })?;
         events.push(event);
     }
     // Every batch event has one channel.
@@ -122,7 +122,7 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
 
 /// Takes a request's events from the app's budget, or refuses the whole request with 429.
 fn spend(app: &AppHub, events: usize) -> Result<(), ApiError> {
-    let Some(budget) = &app.backend_events else { return Ok(()) };
+    let Some(budget) = app.backend_events.load_full() else { return Ok(()) };
     if budget.take(events, Instant::now()) {
         return Ok(());
     }
@@ -225,7 +225,7 @@ fn validate<'a>(config: &AppConfig, body: EventBody<'a>, single_channel: bool) -
 async fn publish(state: &State, app: &AppHub, event: &Event<'_>) {
     for channel in &event.channels {
         state.tap.emit(|| {
-            TapEvent::new(&app.config.id, "api_event")
+            TapEvent::new(app.id(), "api_event")
                 .channel(channel.as_ref())
                 .event(event.name.as_ref())
                 .detail(format!("{} bytes", event.data.decoded_len()))

@@ -82,6 +82,7 @@ pub async fn count_api_requests(
 /// goes through handles resolved once instead of building and looking up label sets.
 fn record_api_request(state: &crate::state::State, app_id: &str, route: &'static str, status: actix_web::http::StatusCode, started: std::time::Instant) {
     let app = state.app_by_id(app_id);
+    let known = app.is_some();
     let m = crate::metrics::metrics();
     let seconds = started.elapsed().as_secs_f64();
     let publishing = crate::metrics::PUBLISHING_ROUTES.iter().position(|r| *r == route);
@@ -90,7 +91,7 @@ fn record_api_request(state: &crate::state::State, app_id: &str, route: &'static
         m.publishing_duration[i].observe(seconds);
         return;
     }
-    let app = if app.is_some() { app_id } else { "unknown" };
+    let app = if known { app_id } else { "unknown" };
     m.api_requests.get_or_create(&crate::metrics::ApiLabels { app: app.to_string(), route, status: status.as_u16() }).inc();
     m.api_duration.get_or_create(&crate::metrics::RouteLabel { route }).observe(seconds);
 }
@@ -99,7 +100,7 @@ fn record_api_request(state: &crate::state::State, app_id: &str, route: &'static
 pub async fn metrics_endpoint(state: web::Data<crate::state::State>) -> HttpResponse {
     let m = crate::metrics::metrics();
     for app in state.apps() {
-        let label = crate::metrics::AppLabel { app: app.config.id.clone() };
+        let label = crate::metrics::AppLabel { app: app.id().to_string() };
         let channels = app.channels("");
         let members: usize = channels.iter().filter_map(|(_, s)| s.user_count).sum();
         m.occupied_channels.get_or_create(&label).set(channels.len() as i64);

@@ -2,6 +2,7 @@
 
 use crate::protocol::ws::Frame;
 use dashmap::{DashMap, DashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 // tokio's clock, so tests can pause and advance time instead of sleeping.
 use tokio::time::Instant;
@@ -15,7 +16,8 @@ struct Cached {
 }
 
 pub struct Cache {
-    ttl: Duration,
+    /// Milliseconds; an atomic so a configuration reload can change it in place.
+    ttl_ms: AtomicU64,
     entries: DashMap<String, Cached>,
     /// Channels whose emptiness was already reported (`cache_miss` webhook de-duplication).
     miss_reported: DashSet<String>,
@@ -23,7 +25,16 @@ pub struct Cache {
 
 impl Cache {
     pub fn new(ttl: Duration) -> Self {
-        Cache { ttl, entries: DashMap::new(), miss_reported: DashSet::new() }
+        Cache { ttl_ms: AtomicU64::new(ttl.as_millis() as u64), entries: DashMap::new(), miss_reported: DashSet::new() }
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_millis(self.ttl_ms.load(Ordering::Relaxed))
+    }
+
+    /// Applies a reloaded `cache_ttl`; entries already stored expire by the new one.
+    pub fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(ttl.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn store(&self, channel: &str, data: &str, frame: Frame) {
@@ -34,14 +45,14 @@ impl Cache {
     /// The cached frame if it has not expired.
     pub fn frame(&self, channel: &str) -> Option<Frame> {
         let entry = self.entries.get(channel)?;
-        (entry.stored.elapsed() < self.ttl).then(|| entry.frame.clone())
+        (entry.stored.elapsed() < self.ttl()).then(|| entry.frame.clone())
     }
 
     /// `(data, remaining ttl in seconds)` for the HTTP API.
     pub fn info(&self, channel: &str) -> Option<(String, u64)> {
         let entry = self.entries.get(channel)?;
-        let age = entry.stored.elapsed();
-        (age < self.ttl).then(|| (entry.data.clone(), (self.ttl - age).as_secs_f64().ceil() as u64))
+        let (age, ttl) = (entry.stored.elapsed(), self.ttl());
+        (age < ttl).then(|| (entry.data.clone(), (ttl - age).as_secs_f64().ceil() as u64))
     }
 
     /// True the first time a miss is seen on `channel` since it was last filled.
@@ -51,7 +62,7 @@ impl Cache {
 
     /// Drops expired entries (called periodically so memory stays bounded).
     pub fn sweep(&self) {
-        let ttl = self.ttl;
+        let ttl = self.ttl();
         self.entries.retain(|_, c| c.stored.elapsed() < ttl);
     }
 }

@@ -117,7 +117,7 @@ impl Channel {
 
 impl AppHub {
     fn counts_enabled(&self, kind: &ChannelType) -> bool {
-        self.config.subscription_count && !kind.is_presence() && !self.cluster_mode
+        self.config().subscription_count && !kind.is_presence() && !self.cluster_mode
     }
 
     /// Adds `conn` to `channel` and sends it `subscription_succeeded` (with the roster on
@@ -141,8 +141,8 @@ impl AppHub {
 
         match (member, ch.roster.as_mut()) {
             (Some(member), Some(roster)) if !already => {
-                if cluster_data.is_none() && !roster.contains(&member.key) && roster.len() >= self.config.max_presence_members {
-                    let limit = self.config.max_presence_members;
+                if cluster_data.is_none() && !roster.contains(&member.key) && roster.len() >= self.config().max_presence_members {
+                    let limit = self.config().max_presence_members;
                     let empty = ch.subscribers.is_empty();
                     drop(entry);
                     if empty {

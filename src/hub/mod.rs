@@ -13,13 +13,15 @@ pub mod conn;
 pub mod presence;
 pub mod users;
 
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use dashmap::DashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::AppConfig;
 use crate::metrics::AppMetrics;
+use crate::protocol::close_code::{self, CloseCode};
 use crate::protocol::socket_id::SocketId;
 use budget::EventBudget;
 use cache::Cache;
@@ -35,14 +37,19 @@ type Hasher = foldhash::fast::RandomState;
 
 /// Everything one app has on this node.
 pub struct AppHub {
-    pub config: Arc<AppConfig>,
+    /// The app's id, which a reload never changes (it is how a reload recognises the app).
+    id: String,
+    /// Swapped whole when a reload changes the app (`SIGHUP`); see [`AppHub::config`].
+    config: ArcSwap<AppConfig>,
     channels: DashMap<Arc<str>, Channel, Hasher>,
     connections: DashMap<SocketId, ConnHandle, Hasher>,
     pub users: Users,
     pub cache: Cache,
     /// Events the HTTP API may still publish (`max_backend_events_per_second`); `None`
     /// when unlimited.
-    pub backend_events: Option<EventBudget>,
+    pub backend_events: ArcSwapOption<EventBudget>,
+    /// Set when a reload removed the app: its sockets are closed (4001) and none may join.
+    retired: AtomicBool,
     /// True when a cluster adapter decides membership: the hub then leaves member and
     /// subscription-count announcements to the adapter.
     pub cluster_mode: bool,
@@ -56,18 +63,64 @@ impl AppHub {
     pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
         let config_id = config.id.clone();
-        let per_second = config.max_backend_events_per_second;
-        let backend_events = (per_second > 0).then(|| EventBudget::new(per_second, std::time::Instant::now()));
+        let backend_events = ArcSwapOption::new(budget_for(&config));
         AppHub {
-            config: Arc::new(config),
+            id: config.id.clone(),
+            config: ArcSwap::from_pointee(config),
             channels: DashMap::with_hasher(Hasher::default()),
             connections: DashMap::with_hasher(Hasher::default()),
             users: Users::default(),
             cache,
             backend_events,
+            retired: AtomicBool::new(false),
             cluster_mode,
             metrics: AppMetrics::for_app(&config_id),
             counts_pending: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The app's settings as they are now. Cheap (no reference count is touched); read it
+    /// where it is needed rather than keeping it, so a reload reaches every socket.
+    pub fn config(&self) -> Guard<Arc<AppConfig>> {
+        self.config.load()
+    }
+
+    /// Applies a reloaded configuration of this app (same id); false when nothing changed.
+    /// Sockets and subscriptions stay; limits read per use take effect at once.
+    pub fn update(&self, config: AppConfig) -> bool {
+        let current = self.config.load_full();
+        if *current == config {
+            return false;
+        }
+        if current.max_backend_events_per_second != config.max_backend_events_per_second {
+            self.backend_events.store(budget_for(&config));
+        }
+        if current.cache_ttl != config.cache_ttl {
+            self.cache.set_ttl(Duration::from_secs(config.cache_ttl));
+        }
+        self.config.store(Arc::new(config));
+        true
+    }
+
+    /// Marks the app as removed by a reload; [`AppHub::refusal`] then turns every socket away.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// The close code a socket of this app must get now, if the app may not hold sockets:
+    /// removed (4001) or disabled (4003). Checked after a socket registers, so one admitted
+    /// just before a reload cannot outlive the reload's sweep.
+    pub fn refusal(&self) -> Option<CloseCode> {
+        if self.retired.load(Ordering::SeqCst) {
+            Some(close_code::APP_NOT_FOUND)
+        } else if !self.config.load().enabled {
+            Some(close_code::APP_DISABLED)
+        } else {
+            None
         }
     }
 
@@ -98,10 +151,16 @@ impl AppHub {
         self.connections.get(socket_id).map(|c| c.clone())
     }
 
-    /// Every connection of this app on this node (for shutdown).
+    /// Every connection of this app on this node (for shutdown and reloads).
     pub fn connections(&self) -> Vec<ConnHandle> {
         self.connections.iter().map(|c| c.value().clone()).collect()
     }
+}
+
+/// The HTTP API budget `config` asks for, if any.
+fn budget_for(config: &AppConfig) -> Option<Arc<EventBudget>> {
+    let per_second = config.max_backend_events_per_second;
+    (per_second > 0).then(|| Arc::new(EventBudget::new(per_second, std::time::Instant::now())))
 }
 
 #[cfg(test)]

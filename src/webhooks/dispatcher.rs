@@ -9,7 +9,6 @@ use tokio::time::{sleep_until, Instant};
 
 use super::delivery::{self, Delivery};
 use super::{Command, WebhookEvent};
-use crate::config::AppConfig;
 
 pub struct Settings {
     pub leave_delay: Duration,
@@ -28,7 +27,7 @@ struct LeaveKey {
 }
 
 struct State {
-    apps: HashMap<Arc<str>, Arc<AppConfig>>,
+    apps: super::Targets,
     settings: Settings,
     client: reqwest::Client,
     /// Leaves waiting out the delay, with their deadline.
@@ -39,7 +38,7 @@ struct State {
     tap: crate::tap::Tap,
 }
 
-pub async fn run(apps: HashMap<Arc<str>, Arc<AppConfig>>, settings: Settings, mut rx: mpsc::Receiver<Command>, tap: crate::tap::Tap) {
+pub async fn run(apps: super::Targets, settings: Settings, mut rx: mpsc::Receiver<Command>, tap: crate::tap::Tap) {
     let client = reqwest::Client::builder()
         .connect_timeout(settings.timeout)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -139,7 +138,7 @@ impl State {
 
     /// One request per target, each with the events its filters let through.
     fn send(&mut self, app_id: &Arc<str>, events: Vec<WebhookEvent>) {
-        let Some(app) = self.apps.get(app_id) else { return };
+        let Some(app) = self.apps.load().get(app_id).cloned() else { return };
         let time_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         for target in &app.webhooks {
             let selected: Vec<serde_json::Value> = events

@@ -13,6 +13,7 @@ pub mod delivery;
 mod dispatcher;
 pub mod event;
 
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,26 +30,35 @@ pub(crate) enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// The apps that have webhook targets, by id; replaced whole when a reload changes the apps.
+pub(crate) type Targets = Arc<ArcSwap<HashMap<Arc<str>, Arc<AppConfig>>>>;
+
 /// A cheap-to-clone handle for emitting webhook events.
 #[derive(Clone)]
 pub struct Webhooks {
     tx: mpsc::Sender<Command>,
+    targets: Targets,
 }
 
 impl Webhooks {
     /// Starts the dispatcher on the current runtime.
     pub fn start(config: &Config, tap: crate::tap::Tap) -> Webhooks {
         let (tx, rx) = mpsc::channel(config.webhook_queue_size);
-        let apps: HashMap<Arc<str>, Arc<AppConfig>> =
-            config.apps.iter().filter(|a| !a.webhooks.is_empty()).map(|a| (Arc::from(a.id.as_str()), Arc::new(a.clone()))).collect();
+        let targets: Targets = Arc::new(ArcSwap::from_pointee(targets_of(&config.apps)));
         let settings = dispatcher::Settings {
             leave_delay: Duration::from_millis(config.webhook_leave_delay_ms),
             batch_window: Duration::from_millis(config.webhook_batch_ms),
             timeout: Duration::from_secs(config.webhook_timeout),
             horizon: Duration::from_secs(config.webhook_retry_horizon),
         };
-        tokio::spawn(dispatcher::run(apps, settings, rx, tap));
-        Webhooks { tx }
+        tokio::spawn(dispatcher::run(targets.clone(), settings, rx, tap));
+        Webhooks { tx, targets }
+    }
+
+    /// Takes the targets of reloaded apps. Batches not yet sent go to the new targets; an
+    /// app that no longer has any (or is gone) has its pending events dropped.
+    pub fn set_apps(&self, apps: &[AppConfig]) {
+        self.targets.store(Arc::new(targets_of(apps)));
     }
 
     /// Queues the event `make` builds if `app` has webhook targets; for an app without any,
@@ -86,4 +96,8 @@ impl Webhooks {
             }
         }
     }
+}
+
+fn targets_of(apps: &[AppConfig]) -> HashMap<Arc<str>, Arc<AppConfig>> {
+    apps.iter().filter(|a| !a.webhooks.is_empty()).map(|a| (Arc::from(a.id.as_str()), Arc::new(a.clone()))).collect()
 }

@@ -91,7 +91,7 @@ async fn listen(adapter: &Arc<RedisAdapter>, state: &Weak<Shared>) -> redis::Red
             continue;
         }
         if let Some(app) = state.app_by_id(&parsed.app) {
-            parsed.apply(app);
+            parsed.apply(&app);
         }
     }
     Err(redis::RedisError::from((redis::ErrorKind::Io, "the bus connection closed")))

@@ -135,7 +135,7 @@ impl RedisAdapter {
         let mut invocation = scripts::RESTORE.prepare_invoke();
         invocation.arg(&self.prefix).arg(&self.node_id).arg("");
         for app in state.apps() {
-            let id = app.config.id.as_str();
+            let id = app.id();
             for (channel, subscribers, members) in app.local_channels() {
                 invocation.arg("c").arg(id).arg(&channel).arg("").arg(subscribers).arg("");
                 for (member, sockets) in members {
@@ -226,7 +226,7 @@ impl RedisAdapter {
                 continue;
             }
             let Some(app) = state.app_by_id(&change.app) else { continue };
-            self.announce_local_member(app, &change.channel, &change.user).await;
+            self.announce_local_member(&app, &change.channel, &change.user).await;
         }
         let leaves: Vec<((String, String, String), serde_json::Value)> =
             self.degraded_leaves.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
@@ -237,7 +237,7 @@ impl RedisAdapter {
             let u = user.clone();
             let present: Option<bool> = self.run("member check", async move { redis::cmd("HEXISTS").arg(key).arg(u).query_async(&mut conn).await }).await;
             if present == Some(false) {
-                crate::adapter::Adapter::publish(self, app, &channel, outbound::member_removed(&channel, &user_id), None).await;
+                crate::adapter::Adapter::publish(self, &app, &channel, outbound::member_removed(&channel, &user_id), None).await;
             }
         }
         self.degraded_joins.clear();
@@ -249,7 +249,7 @@ impl RedisAdapter {
     async fn announce_local_member(&self, app: &crate::hub::AppHub, channel: &str, user: &str) {
         if let Some(m) = app.presence_member(channel, user) {
             let frame = outbound::member_added(channel, &m.user_id, &m.user_info);
-            crate::adapter::Adapter::publish(self, app, channel, frame, None).await;
+            crate::adapter::Adapter::publish(self, &app, channel, frame, None).await;
         }
     }
 
@@ -259,20 +259,20 @@ impl RedisAdapter {
         for change in list {
             let Some(app) = state.app_by_id(&change.app) else { continue };
             match change.kind.as_str() {
-                "vacated" => state.webhooks.emit_released(&app.config, WebhookEvent::ChannelVacated { channel: change.channel }),
-                "occupied" => state.webhooks.emit_released(&app.config, WebhookEvent::ChannelOccupied { channel: change.channel }),
+                "vacated" => state.webhooks.emit_released(&app.config(), WebhookEvent::ChannelVacated { channel: change.channel }),
+                "occupied" => state.webhooks.emit_released(&app.config(), WebhookEvent::ChannelOccupied { channel: change.channel }),
                 "removed" => {
                     let user_id = member_user_id(&change.member, &change.user);
                     let frame = outbound::member_removed(&change.channel, &user_id);
-                    crate::adapter::Adapter::publish(self, app, &change.channel, frame, None).await;
-                    state.webhooks.emit_released(&app.config, WebhookEvent::MemberRemoved { channel: change.channel, user_id: change.user });
+                    crate::adapter::Adapter::publish(self, &app, &change.channel, frame, None).await;
+                    state.webhooks.emit_released(&app.config(), WebhookEvent::MemberRemoved { channel: change.channel, user_id: change.user });
                 }
                 "added" => {
-                    self.announce_local_member(app, &change.channel, &change.user).await;
-                    state.webhooks.emit_released(&app.config, WebhookEvent::MemberAdded { channel: change.channel, user_id: change.user });
+                    self.announce_local_member(&app, &change.channel, &change.user).await;
+                    state.webhooks.emit_released(&app.config(), WebhookEvent::MemberAdded { channel: change.channel, user_id: change.user });
                 }
-                "offline" => self.watch(app, &change.user, false).await,
-                "online" => self.watch(app, &change.user, true).await,
+                "offline" => self.watch(&app, &change.user, false).await,
+                "online" => self.watch(&app, &change.user, true).await,
                 _ => {}
             }
         }
@@ -288,12 +288,12 @@ impl RedisAdapter {
             .collect();
         for (app_id, channel) in due {
             let Some(app) = state.app_by_id(&app_id) else { continue };
-            let Some(stats) = crate::adapter::Adapter::channel_stats(self, app, &channel).await else {
+            let Some(stats) = crate::adapter::Adapter::channel_stats(self, &app, &channel).await else {
                 self.counts.remove(&(app_id, channel));
                 continue;
             };
             self.counts.insert((app_id, channel.clone()), (Some(tokio::time::Instant::now()), false));
-            self.publish_count(app, &channel, stats.subscription_count as i64).await;
+            self.publish_count(&app, &channel, stats.subscription_count as i64).await;
         }
     }
 }

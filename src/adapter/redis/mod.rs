@@ -201,12 +201,12 @@ impl RedisAdapter {
 
     /// Publishes the cluster-wide subscriber count, at most every five seconds on large channels.
     async fn announce_count(&self, app: &AppHub, channel: &str, count: i64) {
-        if !app.config.subscription_count || ChannelType::of(channel).is_presence() || count <= 0 {
+        if !app.config().subscription_count || ChannelType::of(channel).is_presence() || count <= 0 {
             return;
         }
         let now = Instant::now();
         {
-            let mut entry = self.counts.entry((app.config.id.clone(), channel.to_string())).or_insert((None, false));
+            let mut entry = self.counts.entry((app.id().to_string(), channel.to_string())).or_insert((None, false));
             let recently = entry.0.is_some_and(|t| now.duration_since(t) < COUNT_INTERVAL);
             if count > COUNT_IMMEDIATE_LIMIT && recently {
                 entry.1 = true;
@@ -222,14 +222,14 @@ impl RedisAdapter {
         let frame = outbound::event_json("pusher_internal:subscription_count", Some(channel), &data);
         self.publish(app, channel, frame, None).await;
         if let Some(state) = self.state() {
-            state.webhooks.emit(&app.config, || WebhookEvent::SubscriptionCount { channel: channel.to_string(), subscription_count: count as usize });
+            state.webhooks.emit(&app.config(), || WebhookEvent::SubscriptionCount { channel: channel.to_string(), subscription_count: count as usize });
         }
     }
 
     /// After the leave delay, sends the held webhook unless a join on any node cancelled it.
     fn release_later(self: &Arc<Self>, app: &AppHub, held_key: String, event: WebhookEvent) {
         let id = rand::random::<u64>();
-        self.held.insert(id, (held_key, app.config.clone(), event));
+        self.held.insert(id, (held_key, app.config().clone(), event));
         let adapter = self.clone();
         let delay = Duration::from_millis(self.leave_delay_ms);
         tokio::spawn(async move {
@@ -272,7 +272,7 @@ impl Adapter for RedisAdapter {
     async fn publish(&self, app: &AppHub, channel: &str, frame: Frame, except: Option<SocketId>) {
         app.broadcast(channel, &frame, except.as_ref());
         let body = BusBody::Publish { channel: channel.to_string(), frame: frame.text_payload().to_string(), except: except.map(|s| s.to_string()) };
-        self.send_bus(&app.config.id, body).await;
+        self.send_bus(app.id(), body).await;
     }
 
     async fn subscribe(&self, app: &AppHub, channel: &str, conn: &ConnHandle, member: Option<Member>) -> Result<Subscribed, SubscribeError> {
@@ -282,8 +282,8 @@ impl Adapter for RedisAdapter {
         }
         let user = member.as_ref().map(|m| m.key.clone()).unwrap_or_default();
         let record = member.as_ref().map(Member::to_record).unwrap_or_default();
-        let max = app.config.max_presence_members.to_string();
-        let args = [app.config.id.as_str(), channel, user.as_str(), record.as_str(), max.as_str()];
+        let max = app.config().max_presence_members.to_string();
+        let args = [app.id(), channel, user.as_str(), record.as_str(), max.as_str()];
         let joined: Option<(i64, i64, i64, Vec<String>)> = self.script("join", &scripts::JOIN, &args).await;
 
         let Some((count, occupied, member_state, roster)) = joined else {
@@ -291,18 +291,18 @@ impl Adapter for RedisAdapter {
             let presence = member.is_some();
             let out = app.subscribe(channel, conn, member, PresenceView::Cluster { data: None })?;
             if presence {
-                self.degraded_subscribers.insert((app.config.id.clone(), channel.to_string(), conn.socket_id));
+                self.degraded_subscribers.insert((app.id().to_string(), channel.to_string(), conn.socket_id));
             }
             if let Some(m) = &out.member_added {
                 app.broadcast(channel, &outbound::member_added(channel, &m.user_id, &m.user_info), Some(&conn.socket_id));
-                let key = (app.config.id.clone(), channel.to_string(), m.key.clone());
+                let key = (app.id().to_string(), channel.to_string(), m.key.clone());
                 self.degraded_leaves.remove(&key);
                 self.degraded_joins.insert(key);
             }
             return Ok(out);
         };
         if member_state == -1 {
-            return Err(SubscribeError::PresenceFull { limit: app.config.max_presence_members });
+            return Err(SubscribeError::PresenceFull { limit: app.config().max_presence_members });
         }
         let data = member.as_ref().map(|_| presence_data(&roster));
         let mut out = app.subscribe(channel, conn, member.clone(), PresenceView::Cluster { data })?;
@@ -322,15 +322,15 @@ impl Adapter for RedisAdapter {
     async fn unsubscribe(&self, app: &AppHub, channel: &str, socket_id: &SocketId) -> Option<Unsubscribed> {
         let user = app.subscription(channel, socket_id)?.unwrap_or_default();
         let local = app.unsubscribe(channel, socket_id)?;
-        let hold = if app.config.webhooks.is_empty() { 0 } else { self.leave_delay_ms };
+        let hold = if app.config().webhooks.is_empty() { 0 } else { self.leave_delay_ms };
         let hold_arg = hold.to_string();
-        let args = [app.config.id.as_str(), channel, user.as_str(), hold_arg.as_str()];
+        let args = [app.id(), channel, user.as_str(), hold_arg.as_str()];
         let left: Option<(i64, i64, i64, String)> = self.script("leave", &scripts::LEAVE, &args).await;
 
         let Some((count, vacated, removed, record)) = left else {
             if let Some(m) = &local.member_removed {
                 app.broadcast(channel, &outbound::member_removed(channel, &m.user_id), None);
-                let key = (app.config.id.clone(), channel.to_string(), m.key.clone());
+                let key = (app.id().to_string(), channel.to_string(), m.key.clone());
                 self.degraded_joins.remove(&key);
                 self.degraded_leaves.insert(key, m.user_id.clone());
             }
@@ -346,14 +346,14 @@ impl Adapter for RedisAdapter {
             let event = WebhookEvent::MemberRemoved { channel: channel.to_string(), user_id: user.clone() };
             match (hold, self.arc()) {
                 (0, _) | (_, None) => out.member_removed = local.member_removed,
-                (_, Some(me)) => me.release_later(app, self.key(&app.config.id, &format!("held:{channel}\u{1f}{user}")), event),
+                (_, Some(me)) => me.release_later(app, self.key(app.id(), &format!("held:{channel}\u{1f}{user}")), event),
             }
         }
         if vacated == 1 {
             let event = WebhookEvent::ChannelVacated { channel: channel.to_string() };
             match (hold, self.arc()) {
                 (0, _) | (_, None) => out.vacated = true,
-                (_, Some(me)) => me.release_later(app, self.key(&app.config.id, &format!("held:{channel}")), event),
+                (_, Some(me)) => me.release_later(app, self.key(app.id(), &format!("held:{channel}")), event),
             }
         }
         self.announce_count(app, channel, count).await;
@@ -361,22 +361,22 @@ impl Adapter for RedisAdapter {
     }
 
     async fn connection_opened(&self, app: &AppHub) -> bool {
-        let max = app.config.max_connections.to_string();
-        let args = [app.config.id.as_str(), "1", max.as_str()];
+        let max = app.config().max_connections.to_string();
+        let args = [app.id(), "1", max.as_str()];
         match self.script::<i64>("connect", &scripts::CONNECTION, &args).await {
             Some(n) => n >= 0,
-            None => app.config.max_connections == 0 || app.connection_count() as u64 <= app.config.max_connections,
+            None => app.config().max_connections == 0 || app.connection_count() as u64 <= app.config().max_connections,
         }
     }
 
     async fn connection_closed(&self, app: &AppHub) {
-        let args = [app.config.id.as_str(), "-1", "0"];
+        let args = [app.id(), "-1", "0"];
         self.script::<i64>("disconnect", &scripts::CONNECTION, &args).await;
     }
 
     async fn connection_count(&self, app: &AppHub) -> usize {
         let mut conn = self.conn.clone();
-        let key = self.key(&app.config.id, "connections");
+        let key = self.key(app.id(), "connections");
         let n: Option<Option<i64>> = self.run("connections", async move { redis::cmd("GET").arg(key).query_async(&mut conn).await }).await;
         match n {
             Some(n) => n.unwrap_or(0).max(0) as usize,
@@ -385,7 +385,7 @@ impl Adapter for RedisAdapter {
     }
 
     async fn user_signed_in(&self, app: &AppHub, user_id: &str) {
-        let args = [app.config.id.as_str(), user_id, "1"];
+        let args = [app.id(), user_id, "1"];
         match self.script::<i64>("sign-in", &scripts::USER, &args).await {
             Some(1) => self.watch(app, user_id, true).await,
             Some(_) => {}
@@ -395,7 +395,7 @@ impl Adapter for RedisAdapter {
     }
 
     async fn user_signed_out(&self, app: &AppHub, user_id: &str) {
-        let args = [app.config.id.as_str(), user_id, "-1"];
+        let args = [app.id(), user_id, "-1"];
         match self.script::<i64>("sign-out", &scripts::USER, &args).await {
             Some(0) => self.watch(app, user_id, false).await,
             Some(_) => {}
@@ -406,7 +406,7 @@ impl Adapter for RedisAdapter {
 
     async fn online_users(&self, app: &AppHub, user_ids: &[String]) -> Vec<bool> {
         let mut conn = self.conn.clone();
-        let key = self.key(&app.config.id, "users");
+        let key = self.key(app.id(), "users");
         let ids = user_ids.to_vec();
         let counts: Option<Vec<Option<i64>>> =
             self.run("online", async move { redis::cmd("HMGET").arg(key).arg(ids).query_async(&mut conn).await }).await;
@@ -420,7 +420,7 @@ impl Adapter for RedisAdapter {
         let presence = ChannelType::of(channel).is_presence();
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        pipe.hget(self.key(&app.config.id, "channels"), channel).hlen(self.key(&app.config.id, &format!("members:{channel}")));
+        pipe.hget(self.key(app.id(), "channels"), channel).hlen(self.key(app.id(), &format!("members:{channel}")));
         let result: Option<(Option<i64>, i64)> = self.run("channel stats", async move { pipe.query_async(&mut conn).await }).await;
         match result {
             Some((Some(n), members)) if n > 0 => {
@@ -433,7 +433,7 @@ impl Adapter for RedisAdapter {
 
     async fn channels(&self, app: &AppHub, prefix: &str) -> Vec<(String, ChannelStats)> {
         let mut conn = self.conn.clone();
-        let key = self.key(&app.config.id, "channels");
+        let key = self.key(app.id(), "channels");
         let all: Option<Vec<(String, i64)>> = self.run("channels", async move { redis::cmd("HGETALL").arg(key).query_async(&mut conn).await }).await;
         let Some(all) = all else { return app.channels(prefix) };
         let selected: Vec<(String, i64)> = all.into_iter().filter(|(c, n)| *n > 0 && c.starts_with(prefix)).collect();
@@ -442,7 +442,7 @@ impl Adapter for RedisAdapter {
         if !presence.is_empty() {
             let mut pipe = redis::pipe();
             for c in &presence {
-                pipe.hlen(self.key(&app.config.id, &format!("members:{c}")));
+                pipe.hlen(self.key(app.id(), &format!("members:{c}")));
             }
             let mut conn = self.conn.clone();
             if let Some(counts) = self.run("user counts", async move { pipe.query_async::<Vec<i64>>(&mut conn).await }).await {
@@ -462,7 +462,7 @@ impl Adapter for RedisAdapter {
 
     async fn presence_users(&self, app: &AppHub, channel: &str) -> Vec<String> {
         let mut conn = self.conn.clone();
-        let key = self.key(&app.config.id, &format!("members:{channel}"));
+        let key = self.key(app.id(), &format!("members:{channel}"));
         let users: Option<Vec<String>> = self.run("users", async move { redis::cmd("HKEYS").arg(key).query_async(&mut conn).await }).await;
         users.unwrap_or_else(|| app.presence_users(channel))
     }
@@ -470,14 +470,14 @@ impl Adapter for RedisAdapter {
     async fn store_cache(&self, app: &AppHub, channel: &str, data: &str, frame: Frame) {
         app.cache.store(channel, data, frame.clone());
         let body = BusBody::Cache { channel: channel.to_string(), data: data.to_string(), frame: frame.text_payload().to_string() };
-        self.send_bus(&app.config.id, body).await;
+        self.send_bus(app.id(), body).await;
     }
 
     async fn terminate_user(&self, app: &AppHub, user_id: &str) {
         for conn in app.users.sockets_of(user_id) {
             conn.close(close_code::TERMINATED_BY_APP);
         }
-        self.send_bus(&app.config.id, BusBody::Terminate { user: user_id.to_string() }).await;
+        self.send_bus(app.id(), BusBody::Terminate { user: user_id.to_string() }).await;
     }
 
     async fn drain(&self) {
@@ -511,6 +511,6 @@ impl RedisAdapter {
     /// Tells watchers on every node that `user_id` came online or went offline.
     async fn watch(&self, app: &AppHub, user_id: &str, online: bool) {
         app.users.notify_watchers(user_id, online);
-        self.send_bus(&app.config.id, BusBody::Watch { user: user_id.to_string(), online }).await;
+        self.send_bus(app.id(), BusBody::Watch { user: user_id.to_string(), online }).await;
     }
 }

@@ -155,8 +155,14 @@ export async function startHerald(options = {}) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HERALD_')));
   const proc = spawn(HERALD_BIN, ['--config', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  proc.stdout.on('data', (d) => (output += d));
-  proc.stderr.on('data', (d) => (output += d));
+  // Waiters of nextOutput(), checked whenever the process writes.
+  const outputWaiters = new Set();
+  const onOutput = (d) => {
+    output += d;
+    for (const check of outputWaiters) check();
+  };
+  proc.stdout.on('data', onOutput);
+  proc.stderr.on('data', onOutput);
   const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
   let hasExited = false;
   exited.then(() => (hasExited = true));
@@ -195,6 +201,32 @@ export async function startHerald(options = {}) {
     },
     get hasExited() {
       return hasExited;
+    },
+    /**
+     * Resolves with the first whole line written from now on (stdout or stderr) that matches
+     * `pattern`; rejects after `timeoutMs`, quoting what was written meanwhile.
+     */
+    nextOutput(pattern, timeoutMs = 5000) {
+      const from = output.length;
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const lines = output.slice(from).split('\n').slice(0, -1);
+          const line = lines.find((l) => pattern.test(l));
+          if (line !== undefined) {
+            finish();
+            resolve(line);
+          }
+        };
+        const timer = setTimeout(() => {
+          finish();
+          reject(new Error(`no output line matching ${pattern} within ${timeoutMs} ms; written meanwhile:\n${output.slice(from)}`));
+        }, timeoutMs);
+        const finish = () => {
+          clearTimeout(timer);
+          outputWaiters.delete(check);
+        };
+        outputWaiters.add(check);
+      });
     },
     wsUrl(key = APP1.key, query = 'protocol=7&client=js&version=8.6.0&flash=false') {
       return `ws://127.0.0.1:${port}/app/${key}${query === null ? '' : `?${query}`}`;
