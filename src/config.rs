@@ -117,6 +117,10 @@ pub struct AppConfig {
     pub max_watchlist_size: usize,
     /// Seconds a cache channel keeps its last event (at most 1800).
     pub cache_ttl: u64,
+    /// Page origins whose browsers may connect (`*`, a host, `*.domain`, or a whole origin);
+    /// empty lets every origin through. Handshakes without `Origin` (not from a browser)
+    /// always pass. See `connection/origin.rs`.
+    pub allowed_origins: Vec<String>,
     pub webhooks: Vec<WebhookConfig>,
 }
 
@@ -200,6 +204,7 @@ impl Default for AppConfig {
             watchlist_events: true,
             max_watchlist_size: 100,
             cache_ttl: 1800,
+            allowed_origins: Vec::new(),
             webhooks: Vec::new(),
         }
     }
@@ -314,6 +319,13 @@ impl Config {
             if !keys.insert(app.key.clone()) {
                 return fail(format!("`{at}.key` = \"{}\" is used by two apps; app keys must be unique", app.key));
             }
+            for (j, pattern) in app.allowed_origins.iter().enumerate() {
+                if let Err(reason) = crate::connection::origin::check_pattern(pattern) {
+                    return fail(format!(
+                        "`{at}.allowed_origins[{j}]` = \"{pattern}\" is not an origin pattern: {reason} (e.g. \"https://app.example.com\", \"*.example.com\", \"localhost:3000\" or \"*\")"
+                    ));
+                }
+            }
             for (field, value) in [
                 ("max_client_events_per_second", app.max_client_events_per_second as usize),
                 ("max_presence_members", app.max_presence_members),
@@ -388,12 +400,11 @@ fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, S
                 apps_json = true;
             }
             (_, Some((field, default))) => {
-                if matches!(default, toml::Value::Array(_) | toml::Value::Table(_)) {
-                    return Err(ConfigError(format!(
-                        "{name} cannot be read: `{field}` is a list of tables; give the app in HERALD_APPS (JSON) or in the file"
-                    )));
-                }
-                single_app.insert(field.clone(), env_value(default, value));
+                let value = match default {
+                    toml::Value::Array(_) => env_list(&name, &value)?,
+                    _ => env_value(default, value),
+                };
+                single_app.insert(field.clone(), value);
             }
             // Read by main.rs / test tooling, not configuration keys.
             ("config" | "log_filter" | "bin" | "url", _) => {}
@@ -442,6 +453,18 @@ fn env_value(default: &toml::Value, value: String) -> toml::Value {
         toml::Value::String(_) => toml::Value::String(value),
         _ => scalar(&value),
     }
+}
+
+/// A variable for a key whose value is a list: a JSON array (`[{"url": "…"}]` for
+/// webhooks), or else comma-separated text (`https://a.example,*.b.example`).
+fn env_list(name: &str, value: &str) -> Result<toml::Value, ConfigError> {
+    if value.trim_start().starts_with('[') {
+        let json: serde_json::Value =
+            serde_json::from_str(value).map_err(|e| ConfigError(format!("{name} starts with [ but is not a JSON array: {e}")))?;
+        return toml::Value::try_from(json).map_err(|e| ConfigError(format!("{name} cannot be used: {e}")));
+    }
+    let items = value.split(',').map(str::trim).filter(|item| !item.is_empty());
+    Ok(toml::Value::Array(items.map(|item| toml::Value::String(item.to_string())).collect()))
 }
 
 fn scalar(value: &str) -> toml::Value {
@@ -515,8 +538,26 @@ mod tests {
         assert!(e.contains("without HERALD_APP_KEY") && e.contains("HERALD_APP_CLIENT_EVENTS"), "{e}");
         let e = load_str("", &with(&[("HERALD_APPS", r#"[{"id":"1","key":"a","secret":"b"}]"#)])).unwrap_err().to_string();
         assert!(e.contains("HERALD_APPS and HERALD_APP_*"), "{e}");
-        let e = load_str("", &with(&[("HERALD_APP_WEBHOOKS", "[]")])).unwrap_err().to_string();
-        assert!(e.contains("HERALD_APP_WEBHOOKS") && e.contains("HERALD_APPS"), "{e}");
+    }
+
+    #[test]
+    fn single_app_env_takes_lists_as_json_or_comma_separated_text() {
+        let creds = [("HERALD_APP_ID", "5"), ("HERALD_APP_KEY", "k"), ("HERALD_APP_SECRET", "s")];
+        let with = |extra: &[(&'static str, &'static str)]| [&creds[..], extra].concat();
+        let c = load_str("", &with(&[("HERALD_APP_ALLOWED_ORIGINS", "https://app.example.com, *.example.org")])).unwrap();
+        assert_eq!(c.apps[0].allowed_origins, ["https://app.example.com", "*.example.org"]);
+        let c = load_str("", &with(&[("HERALD_APP_WEBHOOKS", r#"[{"url":"http://127.0.0.1:9/hook","event_types":["channel_occupied"]}]"#)])).unwrap();
+        assert_eq!(c.apps[0].webhooks[0].url, "http://127.0.0.1:9/hook");
+        let e = load_str("", &with(&[("HERALD_APP_WEBHOOKS", "[{")])).unwrap_err().to_string();
+        assert!(e.contains("HERALD_APP_WEBHOOKS starts with [ but is not a JSON array"), "{e}");
+        let e = load_str("", &with(&[("HERALD_APP_WEBHOOKS", "http://127.0.0.1:9/hook")])).unwrap_err().to_string();
+        assert!(e.contains("HERALD_APP_WEBHOOKS") && e.contains("apps[0].webhooks"), "{e}");
+    }
+
+    #[test]
+    fn an_allowed_origin_that_cannot_match_stops_start_up_naming_it() {
+        let e = load_str("[[apps]]\nid = \"1\"\nkey = \"k\"\nsecret = \"s\"\nallowed_origins = [\"https://app.example.com/chat\"]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`apps[0].allowed_origins[0]` = \"https://app.example.com/chat\" is not an origin pattern: an origin has no path"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct UpgradeRequest<'a> {
     version: Option<&'a [u8]>,
     key: Option<&'a [u8]>,
     offers_subprotocol: bool,
+    /// The page's origin, sent by browsers (checked against the app's `allowed_origins`).
+    pub origin: Option<&'a [u8]>,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -45,6 +47,8 @@ impl<'a> UpgradeRequest<'a> {
                 request.version.get_or_insert(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-key") {
                 request.key.get_or_insert(value);
+            } else if name.eq_ignore_ascii_case("origin") {
+                request.origin.get_or_insert(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
                 request.offers_subprotocol |= value.split(|&b| b == b',').any(|p| p.trim_ascii() == SUBPROTOCOL.as_bytes());
             }

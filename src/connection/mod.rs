@@ -11,6 +11,7 @@
 
 mod handlers;
 mod handshake;
+pub mod origin;
 mod rate_limit;
 mod session;
 mod socket;
@@ -69,7 +70,7 @@ pub fn handshake(state: &State, upgrade: &UpgradeRequest<'_>) -> Handshake {
         Err(refusal) => Handshake::Refused { status: refusal.status(), message: refusal.to_string() },
         Ok(response) => {
             let admission = match key {
-                Some(key) => admit(state, key, upgrade.query),
+                Some(key) => admit(state, key, upgrade.query, upgrade.origin),
                 None => Err(close_code::PATH_NOT_FOUND),
             };
             Handshake::Upgraded { response, admission }
@@ -132,8 +133,9 @@ async fn reply_and_close<T: AsyncWrite + Unpin>(mut io: T, status: &str, message
     let _ = io.shutdown().await;
 }
 
-/// Decides whether a new socket may connect, from the app key and the `protocol` parameter.
-fn admit(state: &State, key: &str, query: &str) -> Result<Arc<AppHub>, CloseCode> {
+/// Decides whether a new socket may connect, from the app key, the `protocol` parameter and
+/// the page's origin.
+fn admit(state: &State, key: &str, query: &str, origin: Option<&[u8]>) -> Result<Arc<AppHub>, CloseCode> {
     if state.is_shutting_down() {
         return Err(close_code::SERVER_SHUTDOWN);
     }
@@ -147,10 +149,14 @@ fn admit(state: &State, key: &str, query: &str) -> Result<Arc<AppHub>, CloseCode
         },
     }
     let app = state.app_by_key(key).ok_or(close_code::APP_NOT_FOUND)?;
-    if !app.config().enabled {
+    let config = app.config();
+    if !config.enabled {
         return Err(close_code::APP_DISABLED);
     }
-    Ok(app.clone())
+    if !origin::allowed(&config.allowed_origins, origin) {
+        return Err(close_code::ORIGIN_NOT_ALLOWED);
+    }
+    Ok(app)
 }
 
 /// `GET /app/...` without `Upgrade: websocket` reaches the ordinary routes: say what is missing.

@@ -26,6 +26,7 @@ codes! {
     NO_PROTOCOL = 4008, "No protocol version supplied";
     UNAUTHORIZED_CONNECTION = 4009, "Connection not authorized within timeout";
     TERMINATED_BY_APP = 4009, "You got disconnected by the app";
+    ORIGIN_NOT_ALLOWED = 4009, "Origin not allowed: add it to the app's allowed_origins";
     SLOW_CONSUMER = 4100, "Over capacity: the connection could not keep up with its messages";
     SERVER_SHUTDOWN = 4200, "Server is shutting down; reconnect";
     PONG_TIMEOUT = 4201, "Pong reply not received";
