@@ -57,6 +57,7 @@ fn app_config() -> AppConfig {
         client_events: true,
         max_presence_members: 3,
         max_connections: 4,
+        max_backend_events_per_second: 2,
         ..AppConfig::default()
     }
 }
@@ -293,6 +294,22 @@ async fn connection_limit_is_cluster_wide(cluster: Cluster) {
     assert_eq!(admitted, 4, "max_connections = 4 across the cluster");
 }
 
+/// Takes `events` from the HTTP API's budget through `node`'s adapter.
+async fn take_backend_events(cluster: &Cluster, node: usize, events: usize) -> bool {
+    let app = cluster.app(node);
+    let budget = app.backend_events.load_full().expect("the app has a budget");
+    cluster.nodes[node].adapter.take_backend_events(&app, &budget, events).await
+}
+
+async fn backend_event_budget_is_cluster_wide(cluster: Cluster) {
+    // Two per second, a second's worth at once, spent across the nodes rather than per node
+    // (a token takes 500 ms to come back, far longer than these calls).
+    assert!(take_backend_events(&cluster, 0, 1).await);
+    assert!(!take_backend_events(&cluster, 1, 2).await, "one left across the cluster: a request for two takes nothing");
+    assert!(take_backend_events(&cluster, 2, 1).await);
+    assert!(!take_backend_events(&cluster, 0, 1).await, "spent on nodes 0 and 2 together");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -315,4 +332,5 @@ conformance!(
     users_watchlists_and_termination_cross_nodes,
     server_to_user_reaches_signed_in_sockets_on_other_nodes,
     connection_limit_is_cluster_wide,
+    backend_event_budget_is_cluster_wide,
 );

@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::time::Instant;
 
 use super::auth::{authenticate, ApiRequest, Authenticated, BodyStream};
 use super::error::ApiError;
@@ -75,7 +74,7 @@ pub async fn trigger(state: &State, req: ApiRequest<'_>, app_id: &str, payload: 
         parsed.info = params.get("info").map(|s| Text(Cow::Borrowed(s.as_ref())));
     }
     let event = validate(&app.config(), parsed, false)?;
-    spend(&app, event.channels.len())?;
+    spend(state, &app, event.channels.len()).await?;
     publish(state, &app, &event).await;
     let info = channel_info(state, &app, &event).await;
     Ok(match info {
@@ -102,7 +101,7 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         events.push(event);
     }
     // Every batch event has one channel.
-    spend(&app, events.len())?;
+    spend(state, &app, events.len()).await?;
     for event in &events {
         publish(state, &app, event).await;
     }
@@ -120,10 +119,11 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
     Ok(if any_info { HttpResponse::Ok().json(serde_json::json!({ "batch": results })) } else { empty_object() })
 }
 
-/// Takes a request's events from the app's budget, or refuses the whole request with 429.
-fn spend(app: &AppHub, events: usize) -> Result<(), ApiError> {
+/// Takes a request's events from the app's budget (cluster-wide through the adapter), or
+/// refuses the whole request with 429.
+async fn spend(state: &State, app: &AppHub, events: usize) -> Result<(), ApiError> {
     let Some(budget) = app.backend_events.load_full() else { return Ok(()) };
-    if budget.take(events, Instant::now()) {
+    if state.adapter.take_backend_events(app, &budget, events).await {
         return Ok(());
     }
     let limit = budget.per_second();

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::Adapter;
 use crate::config::Config;
+use crate::hub::budget::EventBudget;
 use crate::hub::conn::ConnHandle;
 use crate::hub::presence::Member;
 use crate::hub::{AppHub, ChannelStats, PresenceView, SubscribeError, Subscribed, Unsubscribed};
@@ -471,6 +472,15 @@ impl Adapter for RedisAdapter {
         app.cache.store(channel, data, frame.clone());
         let body = BusBody::Cache { channel: channel.to_string(), data: data.to_string(), frame: frame.text_payload().to_string() };
         self.send_bus(app.id(), body).await;
+    }
+
+    async fn take_backend_events(&self, app: &AppHub, budget: &EventBudget, events: usize) -> bool {
+        let (rate, wanted) = (budget.per_second().to_string(), events.to_string());
+        match self.script::<i64>("budget", &scripts::BUDGET, &[app.id(), &rate, &wanted]).await {
+            Some(granted) => granted == 1,
+            // Redis unreachable: each node keeps the limit on its own until it is back.
+            None => budget.take(events, std::time::Instant::now()),
+        }
     }
 
     async fn terminate_user(&self, app: &AppHub, user_id: &str) {

@@ -11,6 +11,9 @@
 //! - `P:app:A:members:CH` — hash user → `{"user_id":…,"user_info":…}`.
 //! - `P:app:A:users` — hash user → signed-in sockets cluster-wide.
 //! - `P:app:A:connections` — connection count.
+//! - `P:app:A:budget` — the HTTP API's shared budget (`max_backend_events_per_second`): hash
+//!   `tokens`, `at` (ms, Redis's clock); it expires after two idle seconds, when it would be
+//!   full anyway.
 //! - `P:app:A:held:CH[US user]` — a `channel_vacated`/`member_removed` webhook waiting out the
 //!   leave delay; a join that deletes it cancels the pair, the holding node deletes it when the
 //!   delay ends to release the webhook. It expires 30 s after the delay, so a node that died
@@ -123,6 +126,29 @@ dec(state, fu, 1)
 local c = dec(users, user, 1)
 if c < 0 then c = 0 end
 return c
+"#,
+    )
+});
+
+/// ARGV: prefix, node, app, events per second, events wanted.
+/// A token bucket holding one second's worth, on Redis's clock so every node refills it
+/// alike. Returns 1 and takes the events, or 0 and takes nothing.
+pub static BUDGET: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local rate, want = tonumber(ARGV[4]), tonumber(ARGV[5])
+local key = akey(app, 'budget')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', key, 'tokens', 'at')
+local tokens, at = tonumber(b[1]), tonumber(b[2])
+if not tokens or not at then tokens, at = rate, now end
+if now > at then tokens = math.min(rate, tokens + (now - at) * rate / 1000); at = now end
+local granted = 0
+if tokens >= want then tokens = tokens - want; granted = 1 end
+redis.call('HSET', key, 'tokens', tostring(tokens), 'at', at)
+redis.call('PEXPIRE', key, 2000)
+return granted
 "#,
     )
 });
