@@ -310,6 +310,26 @@ async fn backend_event_budget_is_cluster_wide(cluster: Cluster) {
     assert!(!take_backend_events(&cluster, 0, 1).await, "spent on nodes 0 and 2 together");
 }
 
+/// While Redis cannot be reached, a node spends its own bucket: the limit still holds per
+/// node instead of every request failing or passing unchecked.
+#[tokio::test]
+async fn without_redis_a_node_spends_its_own_budget() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = Config {
+        apps: vec![app_config()],
+        adapter: AdapterKind::Redis,
+        redis_url: format!("redis://127.0.0.1:{port}"),
+        redis_timeout_ms: 200,
+        ..Config::default()
+    };
+    let adapter = herald::adapter::redis::RedisAdapter::new(&config).unwrap();
+    let state = Shared::new(config, adapter, true);
+    let app = state.app_by_id("1").unwrap();
+    let budget = app.backend_events.load_full().expect("the app has a budget");
+    assert!(state.adapter.take_backend_events(&app, &budget, 2).await, "a full local budget of two");
+    assert!(!state.adapter.take_backend_events(&app, &budget, 1).await, "and nothing more");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod local {
