@@ -14,7 +14,7 @@
 //! done (see `server.rs`).
 
 mod replay;
-mod request;
+pub mod request;
 mod response;
 
 use actix_http::error::DispatchError;
