@@ -272,6 +272,9 @@ impl Config {
         if self.max_message_bytes < 1024 {
             return fail("`max_message_bytes` must be at least 1024".into());
         }
+        if let Err(e) = crate::logging::parse_filter(&self.log) {
+            return fail(format!("`log` (HERALD_LOG): {e}"));
+        }
         if self.tls_cert.is_empty() != self.tls_key.is_empty() {
             return fail("`tls_cert` and `tls_key` go together: set both (PEM files) to enable TLS, or neither".into());
         }
@@ -566,6 +569,8 @@ mod tests {
         assert!(e.contains("prot"), "{e}");
         let e = load_str("[[apps]]\nid = \"1\"\nkey = \"k\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("apps[0].secret"), "{e}");
+        let e = load_str("log = \"herald=verbose\"\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`log` (HERALD_LOG): \"herald=verbose\" is not a log filter"), "{e}");
         let e = load_str("port = \"abc\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("port"), "{e}");
         let e = load_str("[[apps]]\nid=\"1\"\nkey=\"k\"\nsecret=\"s\"\n[[apps]]\nid=\"1\"\nkey=\"k2\"\nsecret=\"s\"\n", &[]).unwrap_err().to_string();

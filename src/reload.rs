@@ -1,7 +1,7 @@
 //! Reloading the configuration on `SIGHUP`, without dropping a socket.
 //!
-//! What a reload applies: the apps (added, changed, removed; see [`Shared::replace_apps`]) and
-//! the TLS certificate and key, read again from their files. Every other setting shapes
+//! What a reload applies: the apps (added, changed, removed; see [`Shared::replace_apps`]), the
+//! log filter (`log`), and the TLS certificate and key, read again from their files. Every other setting shapes
 //! something built once at start (the listener, the workers, the adapter, the webhook
 //! dispatcher, logging), so a changed one is named in the log as waiting for a restart rather
 //! than half applied. A file that does not load leaves everything as it was.
@@ -48,6 +48,14 @@ pub fn reload(state: &State, load: Option<&Loader>, cert: Option<&ReloadableCert
 
 fn apply(state: &State, config: &Config) {
     let waiting = needs_restart(&state.config, config);
+    match crate::logging::set_filter(&config.log) {
+        Ok(true) => {}
+        Ok(false) if config.log != state.config.log => {
+            tracing::warn!("`log` changed in the configuration, but HERALD_LOG_FILTER overrides it; the filter stays")
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!("`log` could not be applied: {e}"),
+    }
     let changes = state.replace_apps(&config.apps);
     tracing::info!(added = ?changes.added, changed = ?changes.changed, removed = ?changes.removed, "configuration reloaded");
     if !waiting.is_empty() {
@@ -58,14 +66,17 @@ fn apply(state: &State, config: &Config) {
     }
 }
 
-/// The top-level keys (everything but `apps`) whose value in `new` differs from `running`.
+/// Keys a reload applies, so never reported as waiting for a restart.
+const APPLIED: [&str; 2] = ["apps", "log"];
+
+/// The top-level keys (all but [`APPLIED`]) whose value in `new` differs from `running`.
 fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     let as_table = |c: &Config| match serde_json::to_value(c) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
     };
     let (running, new) = (as_table(running), as_table(new));
-    new.iter().filter(|(key, value)| key.as_str() != "apps" && running.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect()
+    new.iter().filter(|(key, value)| !APPLIED.contains(&key.as_str()) && running.get(*key) != Some(*value)).map(|(key, _)| key.clone()).collect()
 }
 
 #[cfg(test)]
@@ -78,6 +89,8 @@ mod tests {
         let mut new = Config::default();
         new.apps.push(Config::dev_app());
         assert!(needs_restart(&running, &new).is_empty(), "apps are applied, never reported");
+        new.log = "debug".into();
+        assert!(needs_restart(&running, &new).is_empty(), "the log filter is applied, never reported");
         new.activity_timeout = 30;
         new.tls_cert = "/etc/other.pem".into();
         let mut waiting = needs_restart(&running, &new);

@@ -45,7 +45,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         Ok((config, generated))
     };
     let (config, generated) = load().map_err(|e| Failure::Usage(e.to_string()))?;
-    herald::logging::init(&config);
+    herald::logging::init(&config).map_err(|e| Failure::Usage(format!("configuration error: {e}")))?;
     actix_web::rt::System::new()
         .block_on(async move {
             let server = Server::bind(config).map_err(|e| {

@@ -156,3 +156,28 @@ test('a changed setting that needs a restart is named, and not applied', async (
   const established = await raw.established();
   assert.equal(established.activity_timeout, 120, 'the running activity_timeout stays until a restart');
 });
+
+test('SIGHUP applies a changed log filter', async () => {
+  // Down to warn: the reload's own info line is filtered out, so the restart warning (a
+  // setting still differs) marks that the reload happened.
+  rewrite([ROTATED], { log: 'warn', activity_timeout: 30 });
+  const warned = herald.nextOutput(/take effect only at a restart/);
+  herald.proc.kill('SIGHUP');
+  await warned;
+  const from = herald.output.length;
+  const quiet = herald.raw({ key: ROTATED.key });
+  const { socket_id: quietId } = await quiet.established();
+  // An error line written after the socket's open would have been logged marks the end of
+  // the window (the open is logged before connection_established is sent).
+  rewrite([ROTATED, { id: '1005', key: ROTATED.key, secret: 'another' }], { log: 'warn' });
+  assert.equal((await reload()).level, 'ERROR');
+  assert.ok(!herald.output.slice(from).includes(quietId), `an info line was logged at warn:\n${herald.output.slice(from)}`);
+
+  // Back to info: connection lines are logged again.
+  rewrite([ROTATED]);
+  assert.equal((await reload()).message, 'configuration reloaded');
+  const opened = herald.nextOutput(/"connection opened"/);
+  const loud = herald.raw({ key: ROTATED.key });
+  const { socket_id: loudId } = await loud.established();
+  assert.equal(JSON.parse(await opened).socket_id, loudId);
+});
