@@ -99,6 +99,9 @@ pub struct AppConfig {
     /// Events (one per channel) the HTTP API may publish per second on this node; 0 means
     /// unlimited.
     pub max_backend_events_per_second: u32,
+    /// `GET` requests the HTTP API answers per second (cluster-wide with Redis); 0 means
+    /// unlimited.
+    pub max_read_requests_per_second: u32,
     pub max_presence_members: usize,
     pub max_presence_user_info_bytes: usize,
     pub max_channel_name_length: usize,
@@ -191,6 +194,7 @@ impl Default for AppConfig {
             max_connections: 0,
             max_client_events_per_second: 10,
             max_backend_events_per_second: 0,
+            max_read_requests_per_second: 0,
             max_presence_members: 100,
             max_presence_user_info_bytes: 1024,
             max_channel_name_length: 200,

@@ -254,10 +254,12 @@ mod tests {
         assert!(hub.backend_events.load().is_none());
         hub.cache.store("cache-news", "d", crate::protocol::ws::Frame::text("frame"));
         assert_eq!(hub.cache.info("cache-news").map(|(_, ttl)| ttl), Some(1800));
-        state.replace_apps(&[AppConfig { max_backend_events_per_second: 5, cache_ttl: 60, ..app("1", "k1") }]);
+        state.replace_apps(&[AppConfig { max_backend_events_per_second: 5, max_read_requests_per_second: 7, cache_ttl: 60, ..app("1", "k1") }]);
         assert_eq!(hub.backend_events.load().as_ref().map(|b| b.per_second()), Some(5));
+        assert_eq!(hub.read_requests.load().as_ref().map(|b| b.per_second()), Some(7));
         assert_eq!(hub.cache.info("cache-news").map(|(_, ttl)| ttl), Some(60), "a stored event expires by the new ttl");
         state.replace_apps(&[app("1", "k1")]);
         assert!(hub.backend_events.load().is_none(), "0 turns the limit off again");
+        assert!(hub.read_requests.load().is_none());
     }
 }

@@ -9,6 +9,7 @@ use herald::protocol::ws::Frame;
 use herald::config::{AdapterKind, AppConfig, Config};
 use herald::hub::conn::{ConnHandle, ConnInbox};
 use herald::hub::presence::Member;
+use herald::hub::budget::BudgetKind;
 use herald::hub::AppHub;
 use herald::protocol::socket_id::SocketId;
 use herald::state::{Shared, State};
@@ -58,6 +59,7 @@ fn app_config() -> AppConfig {
         max_presence_members: 3,
         max_connections: 4,
         max_backend_events_per_second: 2,
+        max_read_requests_per_second: 2,
         ..AppConfig::default()
     }
 }
@@ -294,20 +296,26 @@ async fn connection_limit_is_cluster_wide(cluster: Cluster) {
     assert_eq!(admitted, 4, "max_connections = 4 across the cluster");
 }
 
-/// Takes `events` from the HTTP API's budget through `node`'s adapter.
-async fn take_backend_events(cluster: &Cluster, node: usize, events: usize) -> bool {
+/// Takes `amount` from the app's HTTP API budget of `kind` through `node`'s adapter.
+async fn take(cluster: &Cluster, node: usize, kind: BudgetKind, amount: usize) -> bool {
     let app = cluster.app(node);
-    let budget = app.backend_events.load_full().expect("the app has a budget");
-    cluster.nodes[node].adapter.take_backend_events(&app, &budget, events).await
+    let budget = app.budget(kind).expect("the app has a budget");
+    cluster.nodes[node].adapter.take_from_budget(&app, kind, &budget, amount).await
 }
 
 async fn backend_event_budget_is_cluster_wide(cluster: Cluster) {
     // Two per second, a second's worth at once, spent across the nodes rather than per node
     // (a token takes 500 ms to come back, far longer than these calls).
-    assert!(take_backend_events(&cluster, 0, 1).await);
-    assert!(!take_backend_events(&cluster, 1, 2).await, "one left across the cluster: a request for two takes nothing");
-    assert!(take_backend_events(&cluster, 2, 1).await);
-    assert!(!take_backend_events(&cluster, 0, 1).await, "spent on nodes 0 and 2 together");
+    let events = BudgetKind::BackendEvents;
+    assert!(take(&cluster, 0, events, 1).await);
+    assert!(!take(&cluster, 1, events, 2).await, "one left across the cluster: a request for two takes nothing");
+    assert!(take(&cluster, 2, events, 1).await);
+    assert!(!take(&cluster, 0, events, 1).await, "spent on nodes 0 and 2 together");
+    // Read requests have a budget of their own, shared the same way.
+    let reads = BudgetKind::ReadRequests;
+    assert!(take(&cluster, 1, reads, 1).await, "reads are not spent by events");
+    assert!(take(&cluster, 2, reads, 1).await);
+    assert!(!take(&cluster, 0, reads, 1).await, "two reads spent on nodes 1 and 2");
 }
 
 /// While Redis cannot be reached, a node spends its own bucket: the limit still holds per
@@ -325,9 +333,10 @@ async fn without_redis_a_node_spends_its_own_budget() {
     let adapter = herald::adapter::redis::RedisAdapter::new(&config).unwrap();
     let state = Shared::new(config, adapter, true);
     let app = state.app_by_id("1").unwrap();
-    let budget = app.backend_events.load_full().expect("the app has a budget");
-    assert!(state.adapter.take_backend_events(&app, &budget, 2).await, "a full local budget of two");
-    assert!(!state.adapter.take_backend_events(&app, &budget, 1).await, "and nothing more");
+    let kind = BudgetKind::BackendEvents;
+    let budget = app.budget(kind).expect("the app has a budget");
+    assert!(state.adapter.take_from_budget(&app, kind, &budget, 2).await, "a full local budget of two");
+    assert!(!state.adapter.take_from_budget(&app, kind, &budget, 1).await, "and nothing more");
 }
 
 macro_rules! conformance {

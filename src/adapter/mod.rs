@@ -19,7 +19,7 @@ pub mod redis;
 use async_trait::async_trait;
 use crate::protocol::ws::Frame;
 
-use crate::hub::budget::EventBudget;
+use crate::hub::budget::{Budget, BudgetKind};
 use crate::hub::conn::ConnHandle;
 use crate::hub::presence::Member;
 use crate::hub::{AppHub, ChannelStats, SubscribeError, Subscribed, Unsubscribed};
@@ -78,12 +78,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// back and removes the node from the cluster.
     async fn drain(&self) {}
 
-    /// Takes `events` from the app's budget of events the HTTP API may publish
-    /// (`max_backend_events_per_second`): false, taking nothing, when fewer are left. `budget`
-    /// is this node's bucket; a cluster adapter shares one bucket between the nodes instead,
-    /// and falls back to this node's while it cannot reach the others.
-    async fn take_backend_events(&self, _app: &AppHub, budget: &EventBudget, events: usize) -> bool {
-        budget.take(events, std::time::Instant::now())
+    /// Takes `amount` from the app's budget of `kind` (HTTP API events or read requests):
+    /// false, taking nothing, when less is left. `budget` is this node's bucket; a cluster
+    /// adapter shares one bucket between the nodes instead, and falls back to this node's while
+    /// it cannot reach the others.
+    async fn take_from_budget(&self, _app: &AppHub, _kind: BudgetKind, budget: &Budget, amount: usize) -> bool {
+        budget.take(amount, std::time::Instant::now())
     }
 
     /// Short state for `/ready` and logs, e.g. `{"kind":"redis","connected":true}`.

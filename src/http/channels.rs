@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 use super::auth::{authenticate, ApiRequest, Authenticated};
 use super::error::ApiError;
+use super::limits::spend;
+use crate::hub::budget::BudgetKind;
 use crate::protocol::api_signature::QueryParams;
 use crate::protocol::channel::ChannelType;
 use crate::protocol::names;
@@ -24,6 +26,7 @@ pub async fn list(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let Authenticated { app, params, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
+    spend(&state, &app, BudgetKind::ReadRequests, 1).await?;
     let prefix = params.get("filter_by_prefix").map_or("", |p| p.as_ref());
     let mut user_count = false;
     let mut subscription_count = false;
@@ -59,6 +62,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, channel) = path.into_inner();
     let Authenticated { app, params, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
+    spend(&state, &app, BudgetKind::ReadRequests, 1).await?;
     names::validate_channel_name(&channel, app.config().max_channel_name_length).map_err(ApiError::bad_request)?;
     let presence = ChannelType::of(&channel).is_presence();
     let stats = state.adapter.channel_stats(&app, &channel).await;
@@ -95,6 +99,7 @@ pub async fn users(
 ) -> Result<HttpResponse, ApiError> {
     let (app_id, channel) = path.into_inner();
     let Authenticated { app, .. } = authenticate(&state, ApiRequest::of(&req), Some(&app_id), payload).await?;
+    spend(&state, &app, BudgetKind::ReadRequests, 1).await?;
     if !ChannelType::of(&channel).is_presence() {
         return Err(ApiError::bad_request("Users can only be listed for presence channels"));
     }

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use super::auth::{authenticate, ApiRequest, Authenticated, BodyStream};
 use super::error::ApiError;
+use super::limits::spend;
+use crate::hub::budget::BudgetKind;
 use crate::config::AppConfig;
 use crate::hub::AppHub;
 use crate::protocol::channel::{ChannelKind, ChannelType};
@@ -74,7 +76,7 @@ pub async fn trigger(state: &State, req: ApiRequest<'_>, app_id: &str, payload: 
         parsed.info = params.get("info").map(|s| Text(Cow::Borrowed(s.as_ref())));
     }
     let event = validate(&app.config(), parsed, false)?;
-    spend(state, &app, event.channels.len()).await?;
+    spend(state, &app, BudgetKind::BackendEvents, event.channels.len()).await?;
     publish(state, &app, &event).await;
     let info = channel_info(state, &app, &event).await;
     Ok(match info {
@@ -101,7 +103,7 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         events.push(event);
     }
     // Every batch event has one channel.
-    spend(state, &app, events.len()).await?;
+    spend(state, &app, BudgetKind::BackendEvents, events.len()).await?;
     for event in &events {
         publish(state, &app, event).await;
     }
@@ -117,21 +119,6 @@ pub async fn batch(state: &State, req: ApiRequest<'_>, app_id: &str, payload: im
         results.push(entry);
     }
     Ok(if any_info { HttpResponse::Ok().json(serde_json::json!({ "batch": results })) } else { empty_object() })
-}
-
-/// Takes a request's events from the app's budget (cluster-wide through the adapter), or
-/// refuses the whole request with 429.
-async fn spend(state: &State, app: &AppHub, events: usize) -> Result<(), ApiError> {
-    let Some(budget) = app.backend_events.load_full() else { return Ok(()) };
-    if state.adapter.take_backend_events(app, &budget, events).await {
-        return Ok(());
-    }
-    let limit = budget.per_second();
-    Err(ApiError::too_many(if events > limit as usize {
-        format!("This request publishes {events} events (one per channel), more than the {limit} per second the app allows (max_backend_events_per_second)")
-    } else {
-        format!("Rate limit: the app may publish {limit} events per second (one per channel; max_backend_events_per_second); retry later")
-    }))
 }
 
 /// `{}`, what a trigger without `info` answers.

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod front;
 mod health;
+mod limits;
 mod users;
 
 pub use auth::ApiRequest;

@@ -1,11 +1,32 @@
-//! An app's budget of events published through the HTTP API (`max_backend_events_per_second`),
-//! shared by every worker of this node: a token bucket that refills at the configured rate and
-//! holds at most one second's worth, so a publisher that was quiet may burst that much.
+//! An app's per-second budgets for the HTTP API: events it may publish
+//! (`max_backend_events_per_second`) and read requests it may answer
+//! (`max_read_requests_per_second`). Each is a token bucket shared by every worker of this
+//! node that refills at the configured rate and holds at most one second's worth, so a caller
+//! that was quiet may burst that much. In a cluster the adapter spends a shared one instead.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-pub struct EventBudget {
+/// Which of an app's budgets a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetKind {
+    /// Events published through the HTTP API, one per channel of a trigger.
+    BackendEvents,
+    /// `GET` requests of the HTTP API.
+    ReadRequests,
+}
+
+impl BudgetKind {
+    /// The name of its bucket where it is shared (the Redis key's last part).
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetKind::BackendEvents => "events",
+            BudgetKind::ReadRequests => "reads",
+        }
+    }
+}
+
+pub struct Budget {
     per_second: u32,
     bucket: Mutex<Bucket>,
 }
@@ -15,10 +36,10 @@ struct Bucket {
     at: Instant,
 }
 
-impl EventBudget {
-    /// A full budget of `per_second` events.
+impl Budget {
+    /// A full budget of `per_second` events (or requests).
     pub fn new(per_second: u32, now: Instant) -> Self {
-        EventBudget { per_second, bucket: Mutex::new(Bucket { tokens: per_second as f64, at: now }) }
+        Budget { per_second, bucket: Mutex::new(Bucket { tokens: per_second as f64, at: now }) }
     }
 
     pub fn per_second(&self) -> u32 {
@@ -51,7 +72,7 @@ mod tests {
     #[test]
     fn a_second_s_worth_then_the_refill_rate() {
         let start = Instant::now();
-        let budget = EventBudget::new(10, start);
+        let budget = Budget::new(10, start);
         assert!(budget.take(6, start));
         assert!(budget.take(4, start));
         assert!(!budget.take(1, start), "the burst is one second's worth");
@@ -65,7 +86,7 @@ mod tests {
     #[test]
     fn a_refused_request_takes_nothing() {
         let start = Instant::now();
-        let budget = EventBudget::new(5, start);
+        let budget = Budget::new(5, start);
         assert!(!budget.take(6, start));
         assert!(budget.take(5, start));
     }

@@ -23,7 +23,7 @@ use crate::config::AppConfig;
 use crate::metrics::AppMetrics;
 use crate::protocol::close_code::{self, CloseCode};
 use crate::protocol::socket_id::SocketId;
-use budget::EventBudget;
+use budget::{Budget, BudgetKind};
 use cache::Cache;
 use channels::Channel;
 pub use channels::{ChannelStats, PresenceView, SubscribeError, Subscribed, Unsubscribed};
@@ -47,7 +47,10 @@ pub struct AppHub {
     pub cache: Cache,
     /// Events the HTTP API may still publish (`max_backend_events_per_second`); `None`
     /// when unlimited.
-    pub backend_events: ArcSwapOption<EventBudget>,
+    pub backend_events: ArcSwapOption<Budget>,
+    /// `GET` requests the HTTP API may still answer (`max_read_requests_per_second`); `None`
+    /// when unlimited.
+    pub read_requests: ArcSwapOption<Budget>,
     /// Set when a reload removed the app: its sockets are closed (4001) and none may join.
     retired: AtomicBool,
     /// True when a cluster adapter decides membership: the hub then leaves member and
@@ -63,7 +66,8 @@ impl AppHub {
     pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
         let config_id = config.id.clone();
-        let backend_events = ArcSwapOption::new(budget_for(&config));
+        let backend_events = ArcSwapOption::new(budget(config.max_backend_events_per_second));
+        let read_requests = ArcSwapOption::new(budget(config.max_read_requests_per_second));
         AppHub {
             id: config.id.clone(),
             config: ArcSwap::from_pointee(config),
@@ -72,6 +76,7 @@ impl AppHub {
             users: Users::default(),
             cache,
             backend_events,
+            read_requests,
             retired: AtomicBool::new(false),
             cluster_mode,
             metrics: AppMetrics::for_app(&config_id),
@@ -97,7 +102,10 @@ impl AppHub {
             return false;
         }
         if current.max_backend_events_per_second != config.max_backend_events_per_second {
-            self.backend_events.store(budget_for(&config));
+            self.backend_events.store(budget(config.max_backend_events_per_second));
+        }
+        if current.max_read_requests_per_second != config.max_read_requests_per_second {
+            self.read_requests.store(budget(config.max_read_requests_per_second));
         }
         if current.cache_ttl != config.cache_ttl {
             self.cache.set_ttl(Duration::from_secs(config.cache_ttl));
@@ -151,16 +159,23 @@ impl AppHub {
         self.connections.get(socket_id).map(|c| c.clone())
     }
 
+    /// The budget of `kind`, if the app limits it.
+    pub fn budget(&self, kind: BudgetKind) -> Option<Arc<Budget>> {
+        match kind {
+            BudgetKind::BackendEvents => self.backend_events.load_full(),
+            BudgetKind::ReadRequests => self.read_requests.load_full(),
+        }
+    }
+
     /// Every connection of this app on this node (for shutdown and reloads).
     pub fn connections(&self) -> Vec<ConnHandle> {
         self.connections.iter().map(|c| c.value().clone()).collect()
     }
 }
 
-/// The HTTP API budget `config` asks for, if any.
-fn budget_for(config: &AppConfig) -> Option<Arc<EventBudget>> {
-    let per_second = config.max_backend_events_per_second;
-    (per_second > 0).then(|| Arc::new(EventBudget::new(per_second, std::time::Instant::now())))
+/// A full budget of `per_second`, or none for 0 (unlimited).
+fn budget(per_second: u32) -> Option<Arc<Budget>> {
+    (per_second > 0).then(|| Arc::new(Budget::new(per_second, std::time::Instant::now())))
 }
 
 #[cfg(test)]

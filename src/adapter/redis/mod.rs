@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::Adapter;
 use crate::config::Config;
-use crate::hub::budget::EventBudget;
+use crate::hub::budget::{Budget, BudgetKind};
 use crate::hub::conn::ConnHandle;
 use crate::hub::presence::Member;
 use crate::hub::{AppHub, ChannelStats, PresenceView, SubscribeError, Subscribed, Unsubscribed};
@@ -474,12 +474,12 @@ impl Adapter for RedisAdapter {
         self.send_bus(app.id(), body).await;
     }
 
-    async fn take_backend_events(&self, app: &AppHub, budget: &EventBudget, events: usize) -> bool {
-        let (rate, wanted) = (budget.per_second().to_string(), events.to_string());
-        match self.script::<i64>("budget", &scripts::BUDGET, &[app.id(), &rate, &wanted]).await {
+    async fn take_from_budget(&self, app: &AppHub, kind: BudgetKind, budget: &Budget, amount: usize) -> bool {
+        let (rate, wanted) = (budget.per_second().to_string(), amount.to_string());
+        match self.script::<i64>("budget", &scripts::BUDGET, &[app.id(), &rate, &wanted, kind.name()]).await {
             Some(granted) => granted == 1,
             // Redis unreachable: each node keeps the limit on its own until it is back.
-            None => budget.take(events, std::time::Instant::now()),
+            None => budget.take(amount, std::time::Instant::now()),
         }
     }
 

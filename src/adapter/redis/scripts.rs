@@ -11,9 +11,9 @@
 //! - `P:app:A:members:CH` — hash user → `{"user_id":…,"user_info":…}`.
 //! - `P:app:A:users` — hash user → signed-in sockets cluster-wide.
 //! - `P:app:A:connections` — connection count.
-//! - `P:app:A:budget` — the HTTP API's shared budget (`max_backend_events_per_second`): hash
-//!   `tokens`, `at` (ms, Redis's clock); it expires after two idle seconds, when it would be
-//!   full anyway.
+//! - `P:app:A:budget:events`, `P:app:A:budget:reads` — the HTTP API's shared budgets
+//!   (`max_backend_events_per_second`, `max_read_requests_per_second`): hash `tokens`, `at`
+//!   (ms, Redis's clock); each expires after two idle seconds, when it would be full anyway.
 //! - `P:app:A:held:CH[US user]` — a `channel_vacated`/`member_removed` webhook waiting out the
 //!   leave delay; a join that deletes it cancels the pair, the holding node deletes it when the
 //!   delay ends to release the webhook. It expires 30 s after the delay, so a node that died
@@ -130,14 +130,14 @@ return c
     )
 });
 
-/// ARGV: prefix, node, app, events per second, events wanted.
+/// ARGV: prefix, node, app, per second, amount wanted, budget name (`events`, `reads`).
 /// A token bucket holding one second's worth, on Redis's clock so every node refills it
 /// alike. Returns 1 and takes the events, or 0 and takes nothing.
 pub static BUDGET: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local rate, want = tonumber(ARGV[4]), tonumber(ARGV[5])
-local key = akey(app, 'budget')
+local key = akey(app, 'budget:' .. ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local b = redis.call('HMGET', key, 'tokens', 'at')

@@ -45,3 +45,27 @@ describe('max_backend_events_per_second = 2', () => {
     assert.deepEqual(seen.map((d) => d.n), [1, 2], 'the refused event was not published');
   });
 });
+
+describe('max_read_requests_per_second = 2', () => {
+  let env;
+  before(async () => {
+    env = await startHerald({ app: { max_read_requests_per_second: 2 } });
+  });
+  after(async () => {
+    await env?.stop();
+  });
+
+  it('answers the read over the budget with 429 and leaves publishing alone', async () => {
+    const channels = () => env.api.get({ path: '/channels' });
+    assert.equal((await channels()).status, 200);
+    assert.equal((await channels()).status, 200);
+    const refused = await env.api.get({ path: '/channels/news' }).then(
+      () => assert.fail('the third read within a second must be refused'),
+      (error) => error,
+    );
+    assert.equal(refused.status, 429, `${refused}`);
+    assert.match(JSON.parse(refused.body).error, /2 read requests per second \(max_read_requests_per_second\)/);
+    // Triggers spend a budget of their own (unlimited here).
+    assert.equal((await env.api.trigger(unique('after-reads-'), 'e', {})).status, 200);
+  });
+});
