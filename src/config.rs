@@ -214,6 +214,9 @@ impl Default for AppConfig {
     }
 }
 
+/// The most worker threads `workers` may ask for.
+const MAX_WORKERS: usize = 1024;
+
 /// A configuration problem, worded for the operator.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -276,6 +279,23 @@ impl Config {
         if self.max_message_bytes < 1024 {
             return fail("`max_message_bytes` must be at least 1024".into());
         }
+        // Zero would not mean "off" for these: no wait for a pong, a webhook queue that cannot
+        // hold one event, a webhook request that fails before it starts.
+        for (key, value, usual) in [
+            ("pong_timeout", self.pong_timeout, 30),
+            ("webhook_queue_size", self.webhook_queue_size as u64, 10_000),
+            ("webhook_timeout", self.webhook_timeout, 5),
+        ] {
+            if value == 0 {
+                return fail(format!("`{key}` must be at least 1 ({usual} is the default; HERALD_{})", key.to_ascii_uppercase()));
+            }
+        }
+        if self.workers > MAX_WORKERS {
+            return fail(format!(
+                "`workers` = {} is more than {MAX_WORKERS}; each worker is a thread with its own event loop, so use about one per CPU (0 picks that)",
+                self.workers
+            ));
+        }
         if let Err(e) = crate::logging::parse_filter(&self.log) {
             return fail(format!("`log` (HERALD_LOG): {e}"));
         }
@@ -300,6 +320,9 @@ impl Config {
             }
             if self.prefix.is_empty() || self.prefix.contains(char::is_whitespace) {
                 return fail("`prefix` must be a non-empty word without spaces (HERALD_PREFIX)".into());
+            }
+            if self.redis_timeout_ms == 0 {
+                return fail("`redis_timeout_ms` must be at least 1 (2000 is the default; HERALD_REDIS_TIMEOUT_MS)".into());
             }
             if self.node_timeout < 3 {
                 return fail("`node_timeout` must be at least 3 seconds (nodes heartbeat every third of it)".into());
@@ -573,6 +596,10 @@ mod tests {
         assert!(e.contains("prot"), "{e}");
         let e = load_str("[[apps]]\nid = \"1\"\nkey = \"k\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("apps[0].secret"), "{e}");
+        for (text, key) in [("pong_timeout = 0\n", "`pong_timeout` must be at least 1"), ("webhook_queue_size = 0\n", "`webhook_queue_size` must be at least 1"), ("webhook_timeout = 0\n", "`webhook_timeout` must be at least 1"), ("workers = 100000\n", "`workers` = 100000 is more than 1024")] {
+            let e = load_str(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
         let e = load_str("log = \"herald=verbose\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("`log` (HERALD_LOG): \"herald=verbose\" is not a log filter"), "{e}");
         let e = load_str("port = \"abc\"\n", &[]).unwrap_err().to_string();

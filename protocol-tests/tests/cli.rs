@@ -277,6 +277,25 @@ async fn an_unreachable_server_exits_1() {
 }
 
 #[tokio::test]
+async fn serve_on_a_port_in_use_exits_1_saying_which_port_and_what_to_do() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = holder.local_addr().expect("its address").port().to_string();
+    let run = cli_with(&strings(&["serve", "--port", &port]), &[("HERALD_METRICS_ENABLED", "false")], None).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{run:?}");
+    assert!(run.stderr.contains(&format!("another process holds port {port}")) && run.stderr.contains("HERALD_PORT"), "{run:?}");
+}
+
+#[tokio::test]
+async fn serve_with_a_bad_log_filter_exits_2_naming_it() {
+    for (variable, named) in [("HERALD_LOG", "`log` (HERALD_LOG)"), ("HERALD_LOG_FILTER", "HERALD_LOG_FILTER")] {
+        let run = cli_with(&strings(&["serve", "--port", "1"]), &[(variable, "herald=verbose")], None).await;
+        assert_eq!(run.code, 2, "{variable}: {run:?}");
+        assert!(run.stderr.contains(named) && run.stderr.contains("is not a log filter"), "{variable}: {run:?}");
+    }
+}
+
+#[tokio::test]
 async fn usage_errors_exit_2() {
     for args in [
         &["trigger", "-c", "news", "-d", "1"][..],            // no --event

@@ -46,10 +46,11 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
     };
     let (config, generated) = load().map_err(|e| Failure::Usage(e.to_string()))?;
     herald::logging::init(&config).map_err(|e| Failure::Usage(format!("configuration error: {e}")))?;
+    let (host, port) = (config.host.clone(), config.port);
     actix_web::rt::System::new()
         .block_on(async move {
             let server = Server::bind(config).map_err(|e| {
-                eprintln!("herald: cannot listen: {e} (is another process using the port? set --port or HERALD_PORT)");
+                eprintln!("herald: cannot listen on {host}:{port}: {e} ({})", listen_hint(&e, &host, port));
                 e
             })?;
             print_banner(&server, generated);
@@ -57,6 +58,18 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         })
         // The reason has been printed or logged already.
         .map_err(|_| Failure::Request(String::new()))
+}
+
+/// What to change when the listener cannot be opened, from why it could not.
+fn listen_hint(error: &std::io::Error, host: &str, port: u16) -> String {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::AddrInUse => format!("another process holds port {port}: stop it, or set --port or HERALD_PORT"),
+        ErrorKind::PermissionDenied => format!("port {port} needs privileges: use a port above 1023 (--port or HERALD_PORT)"),
+        ErrorKind::AddrNotAvailable => format!("`host` = \"{host}\" is not an address of this machine: use 127.0.0.1, 0.0.0.0 or one of its addresses (HERALD_HOST)"),
+        // A name that does not resolve surfaces as an uncategorized error from the resolver.
+        _ => format!("check that `host` = \"{host}\" is an address or a name this machine resolves (HERALD_HOST), and `port` = {port}"),
+    }
 }
 
 /// `println!` that ignores a closed stdout (e.g. piped into `head`) instead of panicking.
