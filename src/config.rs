@@ -387,10 +387,17 @@ impl Config {
                         return fail(format!("`{at}.event_types` has unknown type \"{t}\"; use any of {}", WEBHOOK_EVENT_TYPES.join(", ")));
                     }
                 }
-                for name in hook.headers.keys() {
+                for (name, value) in &hook.headers {
                     let lower = name.to_ascii_lowercase();
                     if lower == "content-type" || lower.starts_with("x-pusher-") {
                         return fail(format!("`{at}.headers` may not set \"{name}\": herald sets the Pusher headers itself"));
+                    }
+                    // Refused here rather than failing every delivery later.
+                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                        return fail(format!("`{at}.headers` has \"{name}\", which is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"));
+                    }
+                    if reqwest::header::HeaderValue::from_str(value).is_err() {
+                        return fail(format!("`{at}.headers.{name}` is not a header value (no line breaks or control characters)"));
                     }
                 }
             }
@@ -600,6 +607,11 @@ mod tests {
             let e = load_str(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+        let hook = |headers: &str| format!("[[apps]]\nid = \"1\"\nkey = \"k\"\nsecret = \"s\"\n[[apps.webhooks]]\nurl = \"http://127.0.0.1:9/\"\nheaders = {headers}\n");
+        let e = load_str(&hook(r#"{ "bad header" = "x" }"#), &[]).unwrap_err().to_string();
+        assert!(e.contains("\"bad header\", which is not a header name"), "{e}");
+        let e = load_str(&hook(r#"{ "X-A" = "line\nbreak" }"#), &[]).unwrap_err().to_string();
+        assert!(e.contains("`apps[0].webhooks[0].headers.X-A` is not a header value"), "{e}");
         let e = load_str("log = \"herald=verbose\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("`log` (HERALD_LOG): \"herald=verbose\" is not a log filter"), "{e}");
         let e = load_str("port = \"abc\"\n", &[]).unwrap_err().to_string();
