@@ -44,6 +44,11 @@ pub struct RouteLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -63,6 +68,7 @@ pub struct Metrics {
     pub connections: Family<AppLabel, Gauge>,
     pub connections_opened: Family<AppLabel, Counter>,
     pub connections_closed: Family<CloseLabels, Counter>,
+    pub connections_refused: Family<CodeLabel, Counter>,
     pub messages_in: Family<AppLabel, Counter>,
     pub bytes_in: Family<AppLabel, Counter>,
     pub messages_out: Family<AppLabel, Counter>,
@@ -104,6 +110,7 @@ impl Metrics {
             connections: Family::default(),
             connections_opened: Family::default(),
             connections_closed: Family::default(),
+            connections_refused: Family::default(),
             messages_in: Family::default(),
             bytes_in: Family::default(),
             messages_out: Family::default(),
@@ -128,6 +135,11 @@ impl Metrics {
             r.register("connections", "Open WebSocket connections on this node", m.connections.clone());
             r.register("connections_opened", "WebSocket connections accepted", m.connections_opened.clone());
             r.register("connections_closed", "WebSocket connections closed, by close code (none = closed by the client)", m.connections_closed.clone());
+            r.register(
+                "connections_refused",
+                "WebSocket handshakes refused with a close code before the connection was admitted (unknown app, disabled, over quota, origin, protocol, shutting down)",
+                m.connections_refused.clone(),
+            );
             r.register("messages_in", "WebSocket messages received", m.messages_in.clone());
             r.register("bytes_in", "WebSocket message bytes received", m.bytes_in.clone());
             r.register("messages_out", "Frames queued to sockets by fan-out", m.messages_out.clone());

@@ -154,6 +154,8 @@ fn admit(state: &State, key: &str, query: &str, origin: Option<&[u8]>) -> Result
         return Err(close_code::APP_DISABLED);
     }
     if !origin::allowed(&config.allowed_origins, origin) {
+        // Debug, not info: anyone can send these; the refusal count is a metric.
+        tracing::debug!(app = %app.id(), origin = %String::from_utf8_lossy(origin.unwrap_or_default()), "connection refused: origin not in allowed_origins");
         return Err(close_code::ORIGIN_NOT_ALLOWED);
     }
     Ok(app)

@@ -25,6 +25,7 @@ const CLOSE_BOUND: Duration = Duration::from_secs(2);
 /// (older protocol versions read the event, newer ones the close code; both are harmless
 /// together).
 pub async fn refuse<T: AsyncRead + AsyncWrite + Unpin>(mut socket: WsSocket<T>, handshake: Vec<u8>, code: CloseCode) {
+    crate::metrics::metrics().connections_refused.get_or_create(&crate::metrics::CodeLabel { code: code.code }).inc();
     let mut bytes = handshake;
     for frame in closing_frames(code.code, code.reason) {
         bytes.extend_from_slice(frame.wire());

@@ -90,10 +90,16 @@ test('a bad API signature is counted under its status', async () => {
 });
 
 test('closed connections are counted by close code, and no label carries a channel name', async () => {
+  const before = await scrape();
   const raw = herald.raw({ key: 'no-such-key' });
   await raw.closed;
   const samples = await scrape();
   assert.ok(value(samples, 'herald_connections_closed_total', { code: '4001' }) === 0, 'refused before admission: not an app connection');
+  assert.equal(
+    value(samples, 'herald_connections_refused_total', { code: '4001' }) - value(before, 'herald_connections_refused_total', { code: '4001' }),
+    1,
+    'counted as a refused handshake instead',
+  );
   for (const s of samples) {
     for (const v of Object.values(s.labels)) {
       assert.ok(!/metrics/.test(v), `label value ${v} of ${s.name} looks like a channel name`);
