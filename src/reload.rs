@@ -1,10 +1,11 @@
 //! Reloading the configuration on `SIGHUP`, without dropping a socket.
 //!
 //! What a reload applies: the apps (added, changed, removed; see [`Shared::replace_apps`]), the
-//! log filter (`log`), and the TLS certificate and key, read again from their files. Every other setting shapes
-//! something built once at start (the listener, the workers, the adapter, the webhook
-//! dispatcher, logging), so a changed one is named in the log as waiting for a restart rather
-//! than half applied. A file that does not load leaves everything as it was.
+//! log filter (`log`), and the TLS certificate and key, read again from their files. Every
+//! other setting shapes something built once at start (the listener, the workers, the adapter,
+//! the webhook dispatcher, the log format), so a changed one is named in the log as waiting
+//! for a restart rather than half applied. A file that does not load leaves everything as it
+//! was.
 //!
 //! [`Shared::replace_apps`]: crate::state::Shared::replace_apps
 
