@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(head_len <= data.len());
             let _ = upgrade.answer();
             let patterns = ["https://app.example.com".to_string(), "*.example.org".to_string()];
-            let _ = herald::connection::origin::allowed(&patterns, upgrade.origin);
+            let _ = herald::connection::origin::allowed(&patterns, upgrade.origin, upgrade.host);
         }
         Step::Partial | Step::HandOver | Step::Malformed(_) => {}
     }

@@ -1,5 +1,6 @@
 //! Any `allowed_origins` entries (every line after the first) against any `Origin` header
-//! (the first line): validated as the configuration does, then matched.
+//! (the first line), the first entry doubling as the `Host` header: validated as the
+//! configuration does, then matched.
 #![no_main]
 
 use herald::connection::origin::{allowed, check_pattern};
@@ -14,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
     for pattern in &patterns {
         let _ = check_pattern(pattern);
     }
-    let _ = allowed(&patterns, Some(origin));
+    let _ = allowed(&patterns, Some(origin), patterns.first().map(String::as_bytes));
 });

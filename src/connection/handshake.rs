@@ -29,6 +29,8 @@ pub struct UpgradeRequest<'a> {
     offers_subprotocol: bool,
     /// The page's origin, sent by browsers (checked against the app's `allowed_origins`).
     pub origin: Option<&'a [u8]>,
+    /// The `Host` header: an origin equal to it is the server's own.
+    pub host: Option<&'a [u8]>,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -49,6 +51,8 @@ impl<'a> UpgradeRequest<'a> {
                 request.key.get_or_insert(value);
             } else if name.eq_ignore_ascii_case("origin") {
                 request.origin.get_or_insert(value);
+            } else if name.eq_ignore_ascii_case("host") {
+                request.host.get_or_insert(value);
             } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
                 request.offers_subprotocol |= value.split(|&b| b == b',').any(|p| p.trim_ascii() == SUBPROTOCOL.as_bytes());
             }

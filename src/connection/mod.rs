@@ -70,7 +70,7 @@ pub fn handshake(state: &State, upgrade: &UpgradeRequest<'_>) -> Handshake {
         Err(refusal) => Handshake::Refused { status: refusal.status(), message: refusal.to_string() },
         Ok(response) => {
             let admission = match key {
-                Some(key) => admit(state, key, upgrade.query, upgrade.origin),
+                Some(key) => admit(state, key, upgrade),
                 None => Err(close_code::PATH_NOT_FOUND),
             };
             Handshake::Upgraded { response, admission }
@@ -135,7 +135,8 @@ async fn reply_and_close<T: AsyncWrite + Unpin>(mut io: T, status: &str, message
 
 /// Decides whether a new socket may connect, from the app key, the `protocol` parameter and
 /// the page's origin.
-fn admit(state: &State, key: &str, query: &str, origin: Option<&[u8]>) -> Result<Arc<AppHub>, CloseCode> {
+fn admit(state: &State, key: &str, upgrade: &UpgradeRequest<'_>) -> Result<Arc<AppHub>, CloseCode> {
+    let (query, origin) = (upgrade.query, upgrade.origin);
     if state.is_shutting_down() {
         return Err(close_code::SERVER_SHUTDOWN);
     }
@@ -153,7 +154,7 @@ fn admit(state: &State, key: &str, query: &str, origin: Option<&[u8]>) -> Result
     if !config.enabled {
         return Err(close_code::APP_DISABLED);
     }
-    if !origin::allowed(&config.allowed_origins, origin) {
+    if !origin::allowed(&config.allowed_origins, origin, upgrade.host) {
         // Debug, not info: anyone can send these; the refusal count is a metric.
         tracing::debug!(app = %app.id(), origin = %String::from_utf8_lossy(origin.unwrap_or_default()), "connection refused: origin not in allowed_origins");
         return Err(close_code::ORIGIN_NOT_ALLOWED);

@@ -7,18 +7,25 @@
 //! explicit or the scheme's default, must match too). Hosts compare case-insensitively.
 //!
 //! A handshake without `Origin` is not a browser's (server libraries, mobile and desktop
-//! clients send none, and could send any): it is let through. The check keeps other web
-//! sites from using an app's key in their visitors' browsers, which is all an origin can
-//! prove.
+//! clients send none, and could send any): it is let through. So is one whose origin is the
+//! server's own (its authority equals the `Host` header): pages served from herald's own
+//! address, and clients such as Python's websocket-client (Pysher) that send the server's
+//! address as their origin. The check keeps other web sites from using an app's key in their
+//! visitors' browsers, which is all an origin can prove.
 
-/// True when a socket from `origin` (the header's bytes, if any) may connect.
-pub fn allowed(patterns: &[String], origin: Option<&[u8]>) -> bool {
+/// True when a socket from `origin` (the header's bytes, if any), asking for `host` (the
+/// `Host` header's), may connect.
+pub fn allowed(patterns: &[String], origin: Option<&[u8]>, host: Option<&[u8]>) -> bool {
     if patterns.is_empty() {
         return true;
     }
     let Some(origin) = origin else { return true };
     // An opaque origin (`null`, from sandboxed frames and files) matches only `*`.
     let origin = std::str::from_utf8(origin).ok().and_then(|o| Origin::parse(o.trim()));
+    let same_origin = |origin: &Origin<'_>| host.is_some_and(|host| origin.authority.as_bytes().eq_ignore_ascii_case(host.trim_ascii()));
+    if origin.as_ref().is_some_and(same_origin) {
+        return true;
+    }
     patterns.iter().filter_map(|p| Pattern::parse(p).ok()).any(|p| match &origin {
         Some(origin) => p.matches(origin),
         None => p.is_any(),
@@ -33,6 +40,8 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
 /// An `Origin` header: `scheme://host[:port]`.
 struct Origin<'a> {
     scheme: &'a str,
+    /// `host[:port]` as written.
+    authority: &'a str,
     host: &'a str,
     /// The explicit port, else the scheme's default.
     port: Option<u16>,
@@ -45,7 +54,7 @@ impl<'a> Origin<'a> {
         if host.is_empty() || rest.contains('/') {
             return None;
         }
-        Some(Origin { scheme, host, port: port.or_else(|| default_port(scheme)) })
+        Some(Origin { scheme, authority: rest, host, port: port.or_else(|| default_port(scheme)) })
     }
 }
 
@@ -139,13 +148,23 @@ mod tests {
 
     fn ok(patterns: &[&str], origin: &str) -> bool {
         let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-        allowed(&patterns, Some(origin.as_bytes()))
+        allowed(&patterns, Some(origin.as_bytes()), Some(b"ws.example.net"))
     }
 
     #[test]
     fn no_patterns_or_no_origin_let_every_socket_through() {
-        assert!(allowed(&[], Some(b"https://evil.example")));
-        assert!(allowed(&["https://app.example.com".into()], None), "server libraries and native clients send no Origin");
+        assert!(allowed(&[], Some(b"https://evil.example"), None));
+        assert!(allowed(&["https://app.example.com".into()], None, Some(b"ws.example.net")), "server libraries and native clients send no Origin");
+    }
+
+    #[test]
+    fn the_server_s_own_origin_always_passes() {
+        let patterns = ["https://app.example.com".to_string()];
+        assert!(allowed(&patterns, Some(b"http://127.0.0.1:6001"), Some(b"127.0.0.1:6001")), "websocket-client's default Origin");
+        assert!(allowed(&patterns, Some(b"https://WS.example.net"), Some(b"ws.example.net")));
+        assert!(!allowed(&patterns, Some(b"https://evil.example"), Some(b"ws.example.net")));
+        assert!(!allowed(&patterns, Some(b"http://127.0.0.1:6002"), Some(b"127.0.0.1:6001")), "another port is another origin");
+        assert!(!allowed(&patterns, Some(b"http://127.0.0.1:6001"), None));
     }
 
     #[test]

@@ -107,10 +107,11 @@ describe('allowed_origins', () => {
     assert.equal(raw.messages.some((m) => m.event === 'pusher:connection_established'), false);
   });
 
-  it('lets through a subdomain of an allowed wildcard, a client without Origin, and other apps', async () => {
+  it("lets through a subdomain of an allowed wildcard, a client without Origin or with the server's own, and other apps", async () => {
     for (const [what, key, origin] of [
       ['a subdomain of *.example.org', APP1.key, 'https://chat.example.org'],
       ['a handshake without Origin (server libraries, native clients)', APP1.key, undefined],
+      ["the server's own origin (what Python's websocket-client sends)", APP1.key, `http://127.0.0.1:${herald.port}`],
       ['an app without allowed_origins', APP2.key, 'https://evil.example'],
     ]) {
       const raw = new RawClient(herald.wsUrl(key), { wsOptions: origin ? { origin } : {} });
