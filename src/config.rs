@@ -124,7 +124,34 @@ pub struct AppConfig {
     /// empty lets every origin through. Handshakes without `Origin` (not from a browser)
     /// always pass. See `connection/origin.rs`.
     pub allowed_origins: Vec<String>,
+    /// More key/secret pairs (pusher.com's "create new key and secret"): clients may connect
+    /// with any of the app's keys, and tokens and API requests signed with any pair are
+    /// accepted. Webhooks are signed with the main pair.
+    pub extra_keys: Vec<KeyPair>,
     pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One more key and secret of an app.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPair {
+    pub key: String,
+    pub secret: String,
+}
+
+impl AppConfig {
+    /// The secret of `key` if it is one of this app's keys.
+    pub fn secret_for(&self, key: &str) -> Option<&str> {
+        if key == self.key {
+            return Some(&self.secret);
+        }
+        self.extra_keys.iter().find(|pair| pair.key == key).map(|pair| pair.secret.as_str())
+    }
+
+    /// Every key clients may connect with: the main one first.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.key.as_str()).chain(self.extra_keys.iter().map(|pair| pair.key.as_str()))
+    }
 }
 
 /// One webhook target of an app.
@@ -209,6 +236,7 @@ impl Default for AppConfig {
             max_watchlist_size: 100,
             cache_ttl: 1800,
             allowed_origins: Vec::new(),
+            extra_keys: Vec::new(),
             webhooks: Vec::new(),
         }
     }
@@ -337,17 +365,26 @@ impl Config {
                     return fail(format!("`{at}.{field}` is missing or empty; every app needs an id, a key and a secret"));
                 }
             }
-            if !app.key.bytes().all(|c| c.is_ascii_graphic() && c != b':' && c != b'/' && c != b'?') {
-                return fail(format!("`{at}.key` may not contain spaces, ':', '/' or '?' (it appears in URLs and auth tokens)"));
+            let key_fields = std::iter::once((format!("{at}.key"), &app.key))
+                .chain(app.extra_keys.iter().enumerate().map(|(j, pair)| (format!("{at}.extra_keys[{j}].key"), &pair.key)));
+            for (field, key) in key_fields {
+                if !key.bytes().all(|c| c.is_ascii_graphic() && c != b':' && c != b'/' && c != b'?') || key.is_empty() {
+                    return fail(format!("`{field}` may not be empty or contain spaces, ':', '/' or '?' (it appears in URLs and auth tokens)"));
+                }
+                if !keys.insert(key.clone()) {
+                    return fail(format!("`{field}` = \"{key}\" is used twice; every key of every app must be unique"));
+                }
+            }
+            for (j, pair) in app.extra_keys.iter().enumerate() {
+                if pair.secret.trim().is_empty() {
+                    return fail(format!("`{at}.extra_keys[{j}].secret` is missing or empty; every key needs its secret"));
+                }
             }
             if !app.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
                 return fail(format!("`{at}.id` may contain only letters, digits, '-' and '_' (use digits: the Python library requires a numeric id)"));
             }
             if !ids.insert(app.id.clone()) {
                 return fail(format!("`{at}.id` = \"{}\" is used by two apps; app ids must be unique", app.id));
-            }
-            if !keys.insert(app.key.clone()) {
-                return fail(format!("`{at}.key` = \"{}\" is used by two apps; app keys must be unique", app.key));
             }
             for (j, pattern) in app.allowed_origins.iter().enumerate() {
                 if let Err(reason) = crate::connection::origin::check_pattern(pattern) {
@@ -589,6 +626,21 @@ mod tests {
         assert!(e.contains("HERALD_APP_WEBHOOKS starts with [ but is not a JSON array"), "{e}");
         let e = load_str("", &with(&[("HERALD_APP_WEBHOOKS", "http://127.0.0.1:9/hook")])).unwrap_err().to_string();
         assert!(e.contains("HERALD_APP_WEBHOOKS") && e.contains("apps[0].webhooks"), "{e}");
+    }
+
+    #[test]
+    fn extra_keys_are_keys_of_the_app_and_unique_across_apps() {
+        let apps = "[[apps]]\nid = \"1\"\nkey = \"main\"\nsecret = \"s1\"\nextra_keys = [{ key = \"mobile\", secret = \"s2\" }]\n";
+        let c = load_str(apps, &[]).unwrap();
+        assert_eq!(c.apps[0].keys().collect::<Vec<_>>(), ["main", "mobile"]);
+        assert_eq!(c.apps[0].secret_for("mobile"), Some("s2"));
+        assert_eq!(c.apps[0].secret_for("main"), Some("s1"));
+        assert_eq!(c.apps[0].secret_for("other"), None);
+        let clash = format!("{apps}[[apps]]\nid = \"2\"\nkey = \"mobile\"\nsecret = \"s3\"\n");
+        let e = load_str(&clash, &[]).unwrap_err().to_string();
+        assert!(e.contains("`apps[1].key` = \"mobile\" is used twice"), "{e}");
+        let e = load_str("[[apps]]\nid = \"1\"\nkey = \"main\"\nsecret = \"s1\"\nextra_keys = [{ key = \"m\", secret = \"\" }]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("`apps[0].extra_keys[0].secret` is missing or empty"), "{e}");
     }
 
     #[test]

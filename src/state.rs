@@ -154,7 +154,9 @@ impl Directory {
         for hub in hubs {
             let config = hub.config();
             by_id.insert(config.id.clone(), hub.clone());
-            by_key.insert(config.key.clone(), hub.clone());
+            for key in config.keys() {
+                by_key.insert(key.to_string(), hub.clone());
+            }
         }
         Directory { by_id, by_key }
     }
@@ -244,6 +246,21 @@ mod tests {
             app("4", "k4"),
         ]);
         assert_eq!(again, AppChanges::default(), "the same apps again change nothing");
+    }
+
+    #[tokio::test]
+    async fn every_key_of_an_app_finds_it_and_a_reload_can_add_or_drop_one() {
+        use crate::config::KeyPair;
+        let mobile = |key: &str| KeyPair { key: key.into(), secret: format!("{key}-secret") };
+        let config = Config { apps: vec![AppConfig { extra_keys: vec![mobile("m1")], ..app("1", "k1") }], ..Config::default() };
+        let state = Shared::new(config, Arc::new(LocalAdapter), false);
+        let hub = state.app_by_id("1").unwrap();
+        assert!(Arc::ptr_eq(&state.app_by_key("m1").unwrap(), &hub));
+        assert!(Arc::ptr_eq(&state.app_by_key("k1").unwrap(), &hub));
+        let changes = state.replace_apps(&[AppConfig { extra_keys: vec![mobile("m2")], ..app("1", "k1") }]);
+        assert_eq!(changes.changed, ["1"]);
+        assert!(state.app_by_key("m1").is_none(), "a dropped key no longer connects");
+        assert!(Arc::ptr_eq(&state.app_by_key("m2").unwrap(), &hub));
     }
 
     #[tokio::test]

@@ -51,6 +51,7 @@ fn mask_secrets(config: &mut Config) {
     }
     for app in &mut config.apps {
         mask(&mut app.secret);
+        app.extra_keys.iter_mut().for_each(|pair| mask(&mut pair.secret));
         app.webhooks.iter_mut().for_each(mask_webhook);
     }
 }

@@ -186,12 +186,12 @@ impl Connection {
             },
             ChannelKind::Private | ChannelKind::PrivateEncrypted => {
                 let to_sign = token::channel_string_to_sign(&self.socket_id, &sub.channel, None);
-                token::verify(sub.auth.as_deref(), &config.key, &config.secret, &to_sign).map_err(|e| Refusal::auth(e.to_string()))?;
+                token::verify_with(sub.auth.as_deref(), |key| config.secret_for(key), &to_sign).map_err(|e| Refusal::auth(e.to_string()))?;
                 Ok(None)
             }
             ChannelKind::Presence => {
                 let to_sign = token::channel_string_to_sign(&self.socket_id, &sub.channel, sub.channel_data.as_deref());
-                token::verify(sub.auth.as_deref(), &config.key, &config.secret, &to_sign).map_err(|e| Refusal::auth(e.to_string()))?;
+                token::verify_with(sub.auth.as_deref(), |key| config.secret_for(key), &to_sign).map_err(|e| Refusal::auth(e.to_string()))?;
                 match sub.channel_data.as_deref() {
                     Some(data) => self.member_from_channel_data(data).map(Some),
                     None => match &self.user {
@@ -243,7 +243,8 @@ impl Connection {
             return self.send_error(None, "Invalid pusher:signin: data.user_data must be a JSON string");
         };
         let to_sign = token::user_string_to_sign(&self.socket_id, user_data);
-        if let Err(e) = token::verify(auth, &self.app.config().key, &self.app.config().secret, &to_sign) {
+        let config = self.app.config();
+        if let Err(e) = token::verify_with(auth, |key| config.secret_for(key), &to_sign) {
             return self.send_error(None, &format!("Sign-in failed: {e}"));
         }
         let parsed: Value = match serde_json::from_str(user_data) {

@@ -57,11 +57,18 @@ pub async fn authenticate<'r>(
     };
     let signed = SignedRequest { method: req.method, path: req.path, params: &params, body: &body };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    api_signature::verify(&signed, &app.config().key, &app.config().secret, now).map_err(|e| {
+    let config = app.config();
+    // Any of the app's key pairs may sign; `auth_key` says which.
+    let key = params.get("auth_key").map_or("", |k| k.as_ref());
+    let verified = match config.secret_for(key) {
+        Some(secret) => api_signature::verify(&signed, key, secret, now),
+        None => api_signature::verify(&signed, &config.key, &config.secret, now),
+    };
+    verified.map_err(|e| {
         tracing::debug!(app = %app.id(), path = req.path, reason = %e, "API signature check failed");
         ApiError::unauthorized(e.to_string())
     })?;
-    if !app.config().enabled {
+    if !config.enabled {
         return Err(ApiError::forbidden("Application disabled"));
     }
     Ok(Authenticated { app: app.clone(), params, body })

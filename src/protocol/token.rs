@@ -70,14 +70,18 @@ impl std::fmt::Display for TokenError {
 
 /// Verifies a `key:signature` token against the app's key and secret.
 pub fn verify(token: Option<&str>, app_key: &str, secret: &str, string_to_sign: &str) -> Result<(), TokenError> {
+    verify_with(token, |key| (key == app_key).then_some(secret), string_to_sign)
+}
+
+/// Verifies a `key:signature` token against whichever of the app's key pairs its key names
+/// (`secret_of` answers the secret of one of the app's keys, `None` for any other key).
+pub fn verify_with<'s>(token: Option<&str>, secret_of: impl FnOnce(&str) -> Option<&'s str>, string_to_sign: &str) -> Result<(), TokenError> {
     let token = match token {
         Some(t) if !t.is_empty() => t,
         _ => return Err(TokenError::Missing),
     };
     let (key, signature) = token.split_once(':').ok_or(TokenError::Malformed)?;
-    if key != app_key {
-        return Err(TokenError::WrongKey);
-    }
+    let secret = secret_of(key).ok_or(TokenError::WrongKey)?;
     if !signature_matches(secret, string_to_sign.as_bytes(), signature) {
         return Err(TokenError::BadSignature);
     }

@@ -136,7 +136,7 @@ test('a file that does not load leaves the running apps as they were', async () 
   const line = await reload();
   assert.equal(line.level, 'ERROR');
   assert.match(line.message, /configuration reload failed, the running configuration stays/);
-  assert.match(line.message, /`apps\[1\]\.key` = "app-key" is used by two apps/, 'the error names the key and the problem');
+  assert.match(line.message, /`apps\[1\].key` = "app-key" is used twice/, 'the error names the key and the problem');
 
   const delivered = waitFor(news, 'update');
   assert.equal((await apiResult(herald.server(ROTATED).trigger('news', 'update', { after: 'failed reload' }))).status, 200);
