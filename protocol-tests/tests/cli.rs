@@ -106,6 +106,7 @@ redis_url = "redis://:redis-password@cache.internal:6379"
 id = "1001"
 key = "visible-key"
 secret = "app-secret-one"
+extra_keys = [{ key = "visible-extra-key", secret = "extra-secret-two" }]
 
 [[apps.webhooks]]
 url = "https://hooks.example.org/in?team=blue&token=url-token"
@@ -114,13 +115,14 @@ headers = { Authorization = "Bearer bearer-token", "X-Api-Key" = "header-key", "
     );
     let run = cli_with(&strings(&["check-config", file.path()]), &[("HERALD_WORKERS", "3")], None).await;
     assert_eq!(run.code, 0, "{run:?}");
-    for secret in ["console-token-0123456789", "redis-password", "app-secret-one", "url-token", "bearer-token", "header-key"] {
+    for secret in ["console-token-0123456789", "redis-password", "app-secret-one", "extra-secret-two", "url-token", "bearer-token", "header-key"] {
         assert!(!run.stdout.contains(secret), "{secret} is printed: {}", run.stdout);
     }
     for shown in [
         "port = 7123",
         "workers = 3", // HERALD_* variables apply, as for the server
         "key = \"visible-key\"",
+        "visible-extra-key",
         "secret = \"********\"",
         "console_token = \"********\"",
         "redis://:********@cache.internal:6379",
