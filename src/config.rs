@@ -629,6 +629,16 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_configuration_docs_loads() {
+        let docs = include_str!("../docs/configuration.md");
+        let example = docs.split("## Example").nth(1).expect("docs/configuration.md has an Example section");
+        let toml_text = example.split("```toml").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
+        let c = load_str(toml_text, &[]).unwrap_or_else(|e| panic!("the documented example does not load: {e}"));
+        assert_eq!(c.apps[0].extra_keys.len(), 1);
+        assert_eq!(c.apps[0].allowed_origins.len(), 2);
+    }
+
+    #[test]
     fn extra_keys_are_keys_of_the_app_and_unique_across_apps() {
         let apps = "[[apps]]\nid = \"1\"\nkey = \"main\"\nsecret = \"s1\"\nextra_keys = [{ key = \"mobile\", secret = \"s2\" }]\n";
         let c = load_str(apps, &[]).unwrap();
