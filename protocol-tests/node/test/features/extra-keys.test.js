@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startHerald, subscribed, waitFor, apiResult, APP1 } from '../helpers/herald.js';
+import { startHerald, subscribed, waitFor, apiResult, serverClient, APP1 } from '../helpers/herald.js';
 
 const MOBILE = { ...APP1, key: 'app-key-mobile', secret: 'app-secret-mobile' };
 
@@ -29,6 +29,25 @@ describe('extra_keys', () => {
       assert.equal((await apiResult(herald.server(pair).trigger('private-mobile', 'update', { n }))).status, 200);
       assert.deepEqual(await got, { n });
     }
+  });
+
+  it('signs in a user with a token of the extra pair', async () => {
+    const signer = serverClient(herald, MOBILE);
+    const client = herald.client({
+      app: MOBILE,
+      pusherOptions: {
+        userAuthentication: {
+          customHandler: ({ socketId }, callback) => callback(null, signer.authenticateUser(socketId, { id: 'mobile-user' })),
+        },
+      },
+    });
+    await waitFor(client.connection, 'connected');
+    const signedIn = waitFor(client, 'pusher:signin_success', 5000);
+    client.signin();
+    await signedIn;
+    const direct = waitFor(client.user, 'note');
+    assert.equal((await apiResult(herald.server(MOBILE).sendToUser('mobile-user', 'note', { to: 'mobile' }))).status, 200);
+    assert.deepEqual(await direct, { to: 'mobile' });
   });
 
   it("refuses a token or a request that pairs a key with another key's secret", async () => {
