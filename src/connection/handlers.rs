@@ -141,41 +141,41 @@ impl Connection {
     }
 
     fn report_subscribed(&self, channel: &str, outcome: Subscribed) {
-        let (webhooks, app) = (&self.state.webhooks, &self.app.config());
+        let (webhooks, app) = (&self.state.webhooks, self.app.config());
         let channel = || channel.to_string();
         if outcome.occupied {
-            webhooks.emit(app, || WebhookEvent::ChannelOccupied { channel: channel() });
+            webhooks.emit(&app, || WebhookEvent::ChannelOccupied { channel: channel() });
         }
         if let Some(member) = outcome.member_added {
-            webhooks.emit(app, || WebhookEvent::MemberAdded { channel: channel(), user_id: member.key });
+            webhooks.emit(&app, || WebhookEvent::MemberAdded { channel: channel(), user_id: member.key });
         }
         if outcome.cache_miss {
-            webhooks.emit(app, || WebhookEvent::CacheMiss { channel: channel() });
+            webhooks.emit(&app, || WebhookEvent::CacheMiss { channel: channel() });
         }
         if let Some(count) = outcome.count_sent {
-            webhooks.emit(app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
+            webhooks.emit(&app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
         }
     }
 
     fn report_unsubscribed(&self, channel: &str, outcome: Unsubscribed) {
-        let (webhooks, app) = (&self.state.webhooks, &self.app.config());
+        let (webhooks, app) = (&self.state.webhooks, self.app.config());
         let channel = || channel.to_string();
         if let Some(member) = outcome.member_removed {
-            webhooks.emit(app, || WebhookEvent::MemberRemoved { channel: channel(), user_id: member.key });
+            webhooks.emit(&app, || WebhookEvent::MemberRemoved { channel: channel(), user_id: member.key });
         }
         if let Some(count) = outcome.count_sent {
             if count > 0 {
-                webhooks.emit(app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
+                webhooks.emit(&app, || WebhookEvent::SubscriptionCount { channel: channel(), subscription_count: count });
             }
         }
         if outcome.vacated {
-            webhooks.emit(app, || WebhookEvent::ChannelVacated { channel: channel() });
+            webhooks.emit(&app, || WebhookEvent::ChannelVacated { channel: channel() });
         }
     }
 
     /// Checks the name and the signature; on presence channels returns the member to add.
     fn authorize(&self, sub: &Subscribe) -> Result<Option<Member>, Refusal> {
-        let config = &self.app.config();
+        let config = self.app.config();
         names::validate_channel_name(&sub.channel, config.max_channel_name_length).map_err(Refusal::invalid)?;
         let kind = ChannelType::of(&sub.channel);
         match kind.kind {

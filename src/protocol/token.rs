@@ -62,7 +62,7 @@ impl std::fmt::Display for TokenError {
         f.write_str(match self {
             TokenError::Missing => "Missing auth: this channel requires a signed auth token",
             TokenError::Malformed => "Invalid auth: expected the form '<app key>:<hex signature>'",
-            TokenError::WrongKey => "Invalid auth: the key in the token is not this app's key",
+            TokenError::WrongKey => "Invalid auth: the key in the token is not one of this app's keys",
             TokenError::BadSignature => "Invalid signature: the auth token does not match this socket and channel",
         })
     }
