@@ -1,9 +1,13 @@
 //! Configuration: an embedded default, a TOML file (`--config`) and `HERALD_*` environment
 //! variables, in increasing order of precedence. Every problem is reported with the key that
-//! causes it and how to fix it, and stops start-up.
+//! causes it and how to fix it, and stops start-up. `env.rs` reads the variables, `validate.rs`
+//! checks what no type can express.
+
+mod env;
+mod validate;
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The whole server configuration. Field docs are mirrored in docs/configuration.md.
@@ -242,9 +246,6 @@ impl Default for AppConfig {
     }
 }
 
-/// The most worker threads `workers` may ask for.
-const MAX_WORKERS: usize = 1024;
-
 /// A configuration problem, worded for the operator.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -263,7 +264,7 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        let single_app_env = overlay_env(&mut table, env)?;
+        let single_app_env = env::overlay_env(&mut table, env)?;
         let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
@@ -291,263 +292,6 @@ impl Config {
             client_events: true,
             ..AppConfig::default()
         }
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |msg: String| Err(ConfigError(msg));
-        if self.port == 0 {
-            return fail("`port` must be between 1 and 65535 (HERALD_PORT)".into());
-        }
-        if self.activity_timeout == 0 {
-            return fail("`activity_timeout` must be at least 1 second; pusher-js refuses a handshake without it (120 is the usual value)".into());
-        }
-        if self.connection_queue_size == 0 {
-            return fail("`connection_queue_size` must be at least 1 (1024 is the default)".into());
-        }
-        if self.max_message_bytes < 1024 {
-            return fail("`max_message_bytes` must be at least 1024".into());
-        }
-        // Zero would not mean "off" for these: no wait for a pong, a webhook queue that cannot
-        // hold one event, a webhook request that fails before it starts.
-        for (key, value, usual) in [
-            ("pong_timeout", self.pong_timeout, 30),
-            ("webhook_queue_size", self.webhook_queue_size as u64, 10_000),
-            ("webhook_timeout", self.webhook_timeout, 5),
-        ] {
-            if value == 0 {
-                return fail(format!("`{key}` must be at least 1 ({usual} is the default; HERALD_{})", key.to_ascii_uppercase()));
-            }
-        }
-        if self.workers > MAX_WORKERS {
-            return fail(format!(
-                "`workers` = {} is more than {MAX_WORKERS}; each worker is a thread with its own event loop, so use about one per CPU (0 picks that)",
-                self.workers
-            ));
-        }
-        if let Err(e) = crate::logging::parse_filter(&self.log) {
-            return fail(format!("`log` (HERALD_LOG): {e}"));
-        }
-        if self.tls_cert.is_empty() != self.tls_key.is_empty() {
-            return fail("`tls_cert` and `tls_key` go together: set both (PEM files) to enable TLS, or neither".into());
-        }
-        for (key, path) in [("tls_cert", &self.tls_cert), ("tls_key", &self.tls_key)] {
-            if !path.is_empty() && !Path::new(path).is_file() {
-                return fail(format!("`{key}` = \"{path}\" is not a readable file"));
-            }
-        }
-        if !self.console_token.is_empty() && self.console_token.len() < 16 {
-            return fail("`console_token` must be at least 16 characters (it guards the debug console)".into());
-        }
-        if self.metrics_enabled && self.metrics_port == self.port && self.metrics_host == self.host {
-            return fail("`metrics_port` must differ from `port` (metrics use their own listener); or set metrics_enabled = false".into());
-        }
-        if self.adapter == AdapterKind::Redis {
-            match url::Url::parse(&self.redis_url) {
-                Ok(u) if matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix") => {}
-                _ => return fail(format!("`redis_url` = \"{}\" is not a Redis URL; use e.g. redis://127.0.0.1:6379 (HERALD_REDIS_URL)", self.redis_url)),
-            }
-            if self.prefix.is_empty() || self.prefix.contains(char::is_whitespace) {
-                return fail("`prefix` must be a non-empty word without spaces (HERALD_PREFIX)".into());
-            }
-            if self.redis_timeout_ms == 0 {
-                return fail("`redis_timeout_ms` must be at least 1 (2000 is the default; HERALD_REDIS_TIMEOUT_MS)".into());
-            }
-            if self.node_timeout < 3 {
-                return fail("`node_timeout` must be at least 3 seconds (nodes heartbeat every third of it)".into());
-            }
-        }
-        let mut ids = HashSet::new();
-        let mut keys = HashSet::new();
-        for (i, app) in self.apps.iter().enumerate() {
-            let at = format!("apps[{i}]");
-            for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
-                if value.trim().is_empty() {
-                    return fail(format!("`{at}.{field}` is missing or empty; every app needs an id, a key and a secret"));
-                }
-            }
-            let key_fields = std::iter::once((format!("{at}.key"), &app.key))
-                .chain(app.extra_keys.iter().enumerate().map(|(j, pair)| (format!("{at}.extra_keys[{j}].key"), &pair.key)));
-            for (field, key) in key_fields {
-                if !key.bytes().all(|c| c.is_ascii_graphic() && c != b':' && c != b'/' && c != b'?') || key.is_empty() {
-                    return fail(format!("`{field}` may not be empty or contain spaces, ':', '/' or '?' (it appears in URLs and auth tokens)"));
-                }
-                if !keys.insert(key.clone()) {
-                    return fail(format!("`{field}` = \"{key}\" is used twice; every key of every app must be unique"));
-                }
-            }
-            for (j, pair) in app.extra_keys.iter().enumerate() {
-                if pair.secret.trim().is_empty() {
-                    return fail(format!("`{at}.extra_keys[{j}].secret` is missing or empty; every key needs its secret"));
-                }
-            }
-            if !app.id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
-                return fail(format!("`{at}.id` may contain only letters, digits, '-' and '_' (use digits: the Python library requires a numeric id)"));
-            }
-            if !ids.insert(app.id.clone()) {
-                return fail(format!("`{at}.id` = \"{}\" is used by two apps; app ids must be unique", app.id));
-            }
-            for (j, pattern) in app.allowed_origins.iter().enumerate() {
-                if let Err(reason) = crate::connection::origin::check_pattern(pattern) {
-                    return fail(format!(
-                        "`{at}.allowed_origins[{j}]` = \"{pattern}\" is not an origin pattern: {reason} (e.g. \"https://app.example.com\", \"*.example.com\", \"localhost:3000\" or \"*\")"
-                    ));
-                }
-            }
-            for (field, value) in [
-                ("max_client_events_per_second", app.max_client_events_per_second as usize),
-                ("max_presence_members", app.max_presence_members),
-                ("max_presence_user_info_bytes", app.max_presence_user_info_bytes),
-                ("max_channel_name_length", app.max_channel_name_length),
-                ("max_event_name_length", app.max_event_name_length),
-                ("max_event_data_bytes", app.max_event_data_bytes),
-                ("max_channels_per_trigger", app.max_channels_per_trigger),
-                ("max_batch_size", app.max_batch_size),
-                ("max_watchlist_size", app.max_watchlist_size),
-                ("authorization_timeout", app.authorization_timeout as usize),
-                ("cache_ttl", app.cache_ttl as usize),
-            ] {
-                if value == 0 {
-                    return fail(format!("`{at}.{field}` must be at least 1"));
-                }
-            }
-            if app.cache_ttl > 1800 {
-                return fail(format!("`{at}.cache_ttl` is {} seconds; cache channels keep events at most 1800 seconds (30 minutes)", app.cache_ttl));
-            }
-            for (j, hook) in app.webhooks.iter().enumerate() {
-                let at = format!("{at}.webhooks[{j}]");
-                match url::Url::parse(&hook.url) {
-                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                    _ => return fail(format!("`{at}.url` = \"{}\" is not an http:// or https:// URL", hook.url)),
-                }
-                for t in hook.event_types.iter().flatten() {
-                    if !WEBHOOK_EVENT_TYPES.contains(&t.as_str()) {
-                        return fail(format!("`{at}.event_types` has unknown type \"{t}\"; use any of {}", WEBHOOK_EVENT_TYPES.join(", ")));
-                    }
-                }
-                for (name, value) in &hook.headers {
-                    let lower = name.to_ascii_lowercase();
-                    if lower == "content-type" || lower.starts_with("x-pusher-") {
-                        return fail(format!("`{at}.headers` may not set \"{name}\": herald sets the Pusher headers itself"));
-                    }
-                    // Refused here rather than failing every delivery later.
-                    if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                        return fail(format!("`{at}.headers` has \"{name}\", which is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"));
-                    }
-                    if reqwest::header::HeaderValue::from_str(value).is_err() {
-                        return fail(format!("`{at}.headers.{name}` is not a header value (no line breaks or control characters)"));
-                    }
-                }
-            }
-            if app.max_event_data_bytes > self.max_request_bytes {
-                return fail(format!(
-                    "`{at}.max_event_data_bytes` ({}) exceeds `max_request_bytes` ({}); raise max_request_bytes",
-                    app.max_event_data_bytes, self.max_request_bytes
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Maps `HERALD_FOO_BAR=value` onto the top-level key `foo_bar`. `HERALD_APPS` takes a JSON
-/// array of app objects; `HERALD_APP_ID`/`_KEY`/`_SECRET`, with `HERALD_APP_<KEY>` for any
-/// other scalar app key (`HERALD_APP_CLIENT_EVENTS=true`), define a single app, the way
-/// container images are usually configured. Other `HERALD_*` variables (tooling such as
-/// `HERALD_BIN`, or `HERALD_LOG_FILTER`) are not configuration keys and are left alone.
-/// Returns whether the apps came from the single-app variables, so errors can name them.
-fn overlay_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> Result<bool, ConfigError> {
-    let defaults = defaults_of(Config::default());
-    let app_defaults = defaults_of(AppConfig::default());
-    let mut single_app = toml::Table::new();
-    let mut apps_json = false;
-    for (name, value) in env {
-        let Some(rest) = name.strip_prefix("HERALD_") else { continue };
-        let key = rest.to_ascii_lowercase();
-        let app_key = key.strip_prefix("app_").and_then(|field| app_defaults.get_key_value(field));
-        match (key.as_str(), app_key) {
-            ("apps", _) => {
-                let json: serde_json::Value = serde_json::from_str(&value)
-                    .map_err(|e| ConfigError(format!("HERALD_APPS must be a JSON array of app objects: {e}")))?;
-                let apps = toml::Value::try_from(json)
-                    .map_err(|e| ConfigError(format!("HERALD_APPS cannot be used: {e}")))?;
-                table.insert("apps".into(), apps);
-                apps_json = true;
-            }
-            (_, Some((field, default))) => {
-                let value = match default {
-                    toml::Value::Array(_) => env_list(&name, &value)?,
-                    _ => env_value(default, value),
-                };
-                single_app.insert(field.clone(), value);
-            }
-            // Read by main.rs / test tooling, not configuration keys.
-            ("config" | "log_filter" | "bin" | "url", _) => {}
-            _ => match defaults.get(&key) {
-                Some(default) => {
-                    table.insert(key, env_value(default, value));
-                }
-                None => eprintln!("herald: ignoring {name}: not a configuration key (see docs/configuration.md)"),
-            },
-        }
-    }
-    if single_app.is_empty() {
-        return Ok(false);
-    }
-    if apps_json {
-        return Err(ConfigError("HERALD_APPS and HERALD_APP_* both define apps; use one of them".into()));
-    }
-    for field in ["id", "key", "secret"] {
-        if !single_app.contains_key(field) {
-            let set: Vec<String> = single_app.keys().map(|k| format!("HERALD_APP_{}", k.to_ascii_uppercase())).collect();
-            return Err(ConfigError(format!(
-                "{} set without HERALD_APP_{}: the HERALD_APP_* variables define one app and need HERALD_APP_ID, HERALD_APP_KEY and HERALD_APP_SECRET",
-                set.join(", "),
-                field.to_ascii_uppercase()
-            )));
-        }
-    }
-    table.insert("apps".into(), toml::Value::Array(vec![toml::Value::Table(single_app)]));
-    Ok(true)
-}
-
-/// A config struct's defaults by key: the keys an environment variable may name, and the
-/// type each one's value takes.
-fn defaults_of(value: impl Serialize) -> toml::Table {
-    match toml::Value::try_from(value) {
-        Ok(toml::Value::Table(t)) => t,
-        _ => toml::Table::new(),
-    }
-}
-
-/// A variable's text as the key's type: text for a key whose default is text (so a
-/// numeric-looking secret, prefix or token stays text), else a number or boolean when it
-/// reads as one.
-fn env_value(default: &toml::Value, value: String) -> toml::Value {
-    match default {
-        toml::Value::String(_) => toml::Value::String(value),
-        _ => scalar(&value),
-    }
-}
-
-/// A variable for a key whose value is a list: a JSON array (`[{"url": "…"}]` for
-/// webhooks), or else comma-separated text (`https://a.example,*.b.example`).
-fn env_list(name: &str, value: &str) -> Result<toml::Value, ConfigError> {
-    if value.trim_start().starts_with('[') {
-        let json: serde_json::Value =
-            serde_json::from_str(value).map_err(|e| ConfigError(format!("{name} starts with [ but is not a JSON array: {e}")))?;
-        return toml::Value::try_from(json).map_err(|e| ConfigError(format!("{name} cannot be used: {e}")));
-    }
-    let items = value.split(',').map(str::trim).filter(|item| !item.is_empty());
-    Ok(toml::Value::Array(items.map(|item| toml::Value::String(item.to_string())).collect()))
-}
-
-fn scalar(value: &str) -> toml::Value {
-    if let Ok(i) = value.parse::<i64>() {
-        toml::Value::Integer(i)
-    } else if let Ok(b) = value.parse::<bool>() {
-        toml::Value::Boolean(b)
-    } else {
-        toml::Value::String(value.to_string())
     }
 }
 
@@ -630,7 +374,7 @@ mod tests {
 
     #[test]
     fn the_example_in_the_configuration_docs_loads() {
-        let docs = include_str!("../docs/configuration.md");
+        let docs = include_str!("../../docs/configuration.md");
         let example = docs.split("## Example").nth(1).expect("docs/configuration.md has an Example section");
         let toml_text = example.split("```toml").nth(1).and_then(|rest| rest.split("```").next()).expect("a toml block");
         let c = load_str(toml_text, &[]).unwrap_or_else(|e| panic!("the documented example does not load: {e}"));
