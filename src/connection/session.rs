@@ -130,8 +130,9 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     let mut deadline = last_activity + activity_timeout;
     // With `authorized_connections`, a socket must sign in or join a private/presence channel
     // before this deadline.
-    let mut authorization_deadline =
-        app.config().authorized_connections.then(|| Instant::now() + Duration::from_secs(app.config().authorization_timeout));
+    let config = app.config();
+    let mut authorization_deadline = config.authorized_connections.then(|| Instant::now() + Duration::from_secs(config.authorization_timeout));
+    drop(config);
     // One timer per purpose, reset when its deadline moves: creating a timer per loop turn
     // would cost a timer-wheel registration per delivered frame.
     let liveness_timer = sleep_until(deadline);

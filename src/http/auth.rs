@@ -58,13 +58,14 @@ pub async fn authenticate<'r>(
     let signed = SignedRequest { method: req.method, path: req.path, params: &params, body: &body };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let config = app.config();
-    // Any of the app's key pairs may sign; `auth_key` says which.
+    // Any of the app's key pairs may sign; `auth_key` says which. Any other key is checked
+    // against the main pair, so the refusal says what is wrong with it.
     let key = params.get("auth_key").map_or("", |k| k.as_ref());
-    let verified = match config.secret_for(key) {
-        Some(secret) => api_signature::verify(&signed, key, secret, now),
-        None => api_signature::verify(&signed, &config.key, &config.secret, now),
+    let (key, secret) = match config.secret_for(key) {
+        Some(secret) => (key, secret),
+        None => (config.key.as_str(), config.secret.as_str()),
     };
-    verified.map_err(|e| {
+    api_signature::verify(&signed, key, secret, now).map_err(|e| {
         tracing::debug!(app = %app.id(), path = req.path, reason = %e, "API signature check failed");
         ApiError::unauthorized(e.to_string())
     })?;

@@ -65,11 +65,12 @@ pub struct AppHub {
 impl AppHub {
     pub fn new(config: AppConfig, cluster_mode: bool) -> Self {
         let cache = Cache::new(Duration::from_secs(config.cache_ttl));
-        let config_id = config.id.clone();
+        let id = config.id.clone();
+        let metrics = AppMetrics::for_app(&id);
         let backend_events = ArcSwapOption::new(budget(config.max_backend_events_per_second));
         let read_requests = ArcSwapOption::new(budget(config.max_read_requests_per_second));
         AppHub {
-            id: config.id.clone(),
+            id,
             config: ArcSwap::from_pointee(config),
             channels: DashMap::with_hasher(Hasher::default()),
             connections: DashMap::with_hasher(Hasher::default()),
@@ -79,7 +80,7 @@ impl AppHub {
             read_requests,
             retired: AtomicBool::new(false),
             cluster_mode,
-            metrics: AppMetrics::for_app(&config_id),
+            metrics,
             counts_pending: AtomicUsize::new(0),
         }
     }

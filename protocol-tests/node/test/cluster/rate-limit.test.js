@@ -5,17 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { apiResult } from '../helpers/herald.js';
 import { defineApp, startCluster, unique, withLogs } from './support.js';
-
-/** The HTTP status a `pusher` library call ended with. */
-async function status(call) {
-  try {
-    return (await call).status;
-  } catch (e) {
-    if (typeof e?.status === 'number') return e.status;
-    throw e;
-  }
-}
 
 describe('HTTP API rate limit across nodes (2 nodes)', { timeout: 60_000 }, () => {
   let cluster;
@@ -33,7 +24,7 @@ describe('HTTP API rate limit across nodes (2 nodes)', { timeout: 60_000 }, () =
     // Two per second, a second's worth at once; a token takes 500 ms to come back, far longer
     // than these three requests.
     const answers = [];
-    for (const node of [0, 1, 0]) answers.push(await status(cluster.api(node).trigger(channel, 'e', { node })));
+    for (const node of [0, 1, 0]) answers.push((await apiResult(cluster.api(node).trigger(channel, 'e', { node }))).status);
     assert.deepEqual(answers, [200, 200, 429], 'the third trigger finds the budget the other node spent');
   }));
 });
